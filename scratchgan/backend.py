@@ -1,0 +1,208 @@
+"""One code path for NumPy (CPU) and CuPy (GPU).
+
+Every numerical function in scratchgan starts with::
+
+    xp = get_array_module(x)
+
+and then writes ``xp.`` everywhere, so the same line runs on the CPU when ``x``
+is a NumPy array and on the GPU when it is a CuPy array. The choice between the
+two is made once, by the user, with :func:`get_device` (``"cpu"``, ``"gpu"`` or
+``"auto"``); nothing in the package switches backends by aliasing imports.
+
+CuPy is optional. It is imported behind a guard; asking for the GPU where it is
+missing, or where it is installed but no CUDA device is usable, raises a
+:class:`BackendError` that says which of the two it is and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # CuPy is an optional dependency: ``pip install scratchgan[cuda12]``.
+    import cupy as _cupy
+except Exception as _err:  # ImportError, or a broken CUDA install raising at import
+    _cupy = None
+    _CUPY_IMPORT_ERROR: Exception | None = _err
+else:
+    _CUPY_IMPORT_ERROR = None
+
+__all__ = [
+    "BackendError",
+    "Device",
+    "cupy_available",
+    "gpu_available",
+    "get_array_module",
+    "get_device",
+    "to_device",
+    "to_numpy",
+    "default_rng",
+    "synchronize",
+]
+
+_INSTALL_HINT = (
+    "install CuPy with the extra that matches your CUDA major version: "
+    "pip install 'scratchgan[cuda12]' (CUDA 12.x) or "
+    "pip install 'scratchgan[cuda13]' (CUDA 13.x); `nvidia-smi` shows the version"
+)
+
+
+class BackendError(RuntimeError):
+    """The requested device cannot be used; the message says why and what to do."""
+
+
+def cupy_available() -> bool:
+    """True when CuPy imported successfully (says nothing about a GPU)."""
+    return _cupy is not None
+
+
+def _gpu_problem() -> str | None:
+    """Why the GPU cannot be used, or ``None`` when it can."""
+    if _cupy is None:
+        return (
+            f"CuPy is not installed (import failed: {_CUPY_IMPORT_ERROR!r}); "
+            + _INSTALL_HINT
+        )
+    try:
+        n = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # cudaErrorNoDevice, missing driver, ...
+        return (
+            "CuPy is installed but no CUDA device is usable "
+            f"({type(err).__name__}: {err}); check the NVIDIA driver with "
+            "`nvidia-smi`, CUDA_VISIBLE_DEVICES, and that the CuPy extra matches "
+            "the CUDA version, or use device='cpu'"
+        )
+    if n < 1:
+        return (
+            "CuPy is installed but no CUDA device was found (0 devices); "
+            "check `nvidia-smi` and CUDA_VISIBLE_DEVICES, or use device='cpu'"
+        )
+    return None
+
+
+def gpu_available() -> bool:
+    """True when CuPy is installed and at least one CUDA device is usable."""
+    return _gpu_problem() is None
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    Non-array arguments (``None``, Python scalars) are ignored, so
+    ``get_array_module(x, None)`` is fine.
+    """
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+class Device:
+    """A chosen compute device: its array module ``xp`` and a name.
+
+    Create one with :func:`get_device`. ``Device("cpu").xp is numpy``;
+    ``Device("gpu").xp is cupy``.
+    """
+
+    def __init__(self, kind: str):
+        if kind not in ("cpu", "gpu"):
+            raise ValueError(f"device kind must be 'cpu' or 'gpu', got {kind!r}")
+        self.kind = kind
+        self.xp = np if kind == "cpu" else _cupy
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind == "gpu"
+
+    def asarray(self, a, dtype=None):
+        """Copy ``a`` (NumPy, CuPy or a list) onto this device."""
+        return to_device(a, self, dtype=dtype)
+
+    def rng(self, seed=None):
+        """A seeded random generator on this device (see :func:`default_rng`)."""
+        return default_rng(seed, self)
+
+    def synchronize(self) -> None:
+        """Wait for all queued GPU work (no-op on the CPU)."""
+        if self.is_gpu:
+            _cupy.cuda.get_current_stream().synchronize()
+
+    def __repr__(self) -> str:
+        return f"Device({self.kind!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Device) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+
+def get_device(name: "str | Device" = "auto") -> Device:
+    """Choose a device by name.
+
+    Parameters
+    ----------
+    name : {"cpu", "gpu", "cuda", "auto"} or Device
+        ``"auto"`` picks the GPU when one is usable and the CPU otherwise.
+        ``"gpu"`` (alias ``"cuda"``) raises :class:`BackendError` with the
+        reason when the GPU cannot be used.
+    """
+    if isinstance(name, Device):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a string or Device, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "cpu":
+        return Device("cpu")
+    if key in ("gpu", "cuda"):
+        problem = _gpu_problem()
+        if problem is not None:
+            raise BackendError(f"cannot use the GPU: {problem}")
+        return Device("gpu")
+    if key == "auto":
+        return Device("gpu" if gpu_available() else "cpu")
+    raise ValueError(f"unknown device {name!r}; choose 'cpu', 'gpu' or 'auto'")
+
+
+def device_of(a) -> Device:
+    """The device an array lives on."""
+    return Device("gpu" if get_array_module(a) is not np else "cpu")
+
+
+def to_device(a, device: "str | Device", dtype=None):
+    """Move (or copy) an array to ``device``; a no-op when it is already there."""
+    device = get_device(device)
+    if device.is_gpu:
+        return _cupy.asarray(a, dtype=dtype)
+    return np.asarray(to_numpy(a), dtype=dtype)
+
+
+def to_numpy(a):
+    """Return a NumPy array (copying from the GPU when needed)."""
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return _cupy.asnumpy(a)
+    return np.asarray(a)
+
+
+def default_rng(seed=None, device: "str | Device" = "cpu"):
+    """A seeded random generator for ``device``.
+
+    Returns ``numpy.random.Generator`` on the CPU and
+    ``cupy.random.Generator`` on the GPU; both offer ``random``,
+    ``uniform``, ``standard_normal`` and ``integers`` with the same call
+    signatures. The two backends produce *different* streams for the same seed,
+    so CPU/GPU parity tests draw on the host and move the arrays.
+    """
+    device = get_device(device)
+    if device.is_gpu:
+        return _cupy.random.default_rng(seed)
+    return np.random.default_rng(seed)
+
+
+def synchronize(xp_or_array=None) -> None:
+    """Block until queued GPU work is done (no-op for NumPy)."""
+    if _cupy is None:
+        return
+    if xp_or_array is None or xp_or_array is _cupy or isinstance(xp_or_array, _cupy.ndarray):
+        if gpu_available():
+            _cupy.cuda.get_current_stream().synchronize()
