@@ -1,0 +1,136 @@
+"""Pictures: sample grids, training curves, the paper's Figure 2.
+
+Everything draws on a fresh ``matplotlib.figure.Figure`` (no pyplot global
+state), so it works headless and inside other programs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from .backend import get_array_module, to_numpy
+
+__all__ = ["image_grid", "save_grid", "plot_history", "nearest_neighbours", "figure2"]
+
+
+def _atomic_figure_save(fig, path, **kw):
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **kw)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
+    """Tile ``(n, side·side)`` images in ``[0, 1]`` into one 2-D array."""
+    images = np.asarray(to_numpy(images), dtype=np.float32).reshape(-1, side, side)
+    n = images.shape[0]
+    ncol = nrow or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncol))
+    H = nrows * side + (nrows + 1) * pad
+    W = ncol * side + (ncol + 1) * pad
+    grid = np.full((H, W), pad_value, dtype=np.float32)
+    for idx in range(n):  # n is a display count (≤ a few hundred), not a batch loop
+        r, c = divmod(idx, ncol)
+        top, left = pad + r * (side + pad), pad + c * (side + pad)
+        grid[top:top + side, left:left + side] = images[idx]
+    return grid
+
+
+def save_grid(images, path, nrow=None, side=28, title=None, scale=3):
+    """Save a grid of images to ``path`` (PNG), atomically."""
+    from matplotlib.figure import Figure
+
+    grid = image_grid(images, nrow=nrow, side=side)
+    h, w = grid.shape
+    fig = Figure(figsize=(w * scale / 100, (h * scale + (40 if title else 0)) / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + (40 if title else 0))])
+    ax.imshow(np.clip(grid, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _atomic_figure_save(fig, path)
+
+
+def plot_history(rows, path, title="training"):
+    """Two panels: D and G losses, and mean D(x), D(G(z)), against iterations.
+
+    ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss, d_real, d_fake``.
+    """
+    from matplotlib.figure import Figure
+
+    if not rows:
+        return
+    steps = np.array([r["step"] for r in rows])
+    fig = Figure(figsize=(10, 4), dpi=100)
+    a1, a2 = fig.subplots(1, 2)
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        if key in rows[0]:
+            a1.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    a1.set_xlabel("iteration")
+    a1.set_title("losses")
+    a1.legend()
+    for key, label in (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")):
+        if key in rows[0]:
+            a2.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    a2.axhline(0.5, color="gray", ls=":", lw=1)
+    a2.set_ylim(0, 1)
+    a2.set_xlabel("iteration")
+    a2.set_title("discriminator outputs")
+    a2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _atomic_figure_save(fig, path)
+
+
+def nearest_neighbours(queries, data, batch_size=2048):
+    """Index of the nearest row of ``data`` to each query (squared pixel distance).
+
+    Uses ``‖q − x‖² = ‖x‖² − 2 q·x + const`` so it is one matrix product per
+    block of ``data``; runs on the arrays' backend.
+    """
+    xp = get_array_module(queries, data)
+    q = xp.asarray(queries, dtype=xp.float32)
+    best = xp.full(q.shape[0], xp.inf, dtype=xp.float32)
+    arg = xp.zeros(q.shape[0], dtype=xp.int64)
+    for start in range(0, data.shape[0], batch_size):
+        block = xp.asarray(data[start:start + batch_size], dtype=xp.float32)
+        d = (block * block).sum(axis=1)[None, :] - 2 * q @ block.T
+        j = d.argmin(axis=1)
+        v = xp.take_along_axis(d, j[:, None], axis=1)[:, 0]
+        better = v < best
+        best = xp.where(better, v, best)
+        arg = xp.where(better, j + start, arg)
+    return to_numpy(arg)
+
+
+def figure2(samples, train_images, path, rows=4, cols=5):
+    """The paper's Figure 2 layout (PAPER.md §6): ``rows`` rows of ``cols``
+    random samples; the last column is the *training* image nearest (in pixel
+    distance) to the sample beside it, to show the model has not memorised."""
+    samples = to_numpy(samples)[: rows * cols].reshape(rows, cols, -1)
+    nn = nearest_neighbours(samples[:, -1], train_images)
+    neighbours = to_numpy(train_images[nn]) if get_array_module(train_images) is np else to_numpy(train_images)[nn]
+    tiles = np.concatenate([samples, neighbours[:, None, :]], axis=1).reshape(rows * (cols + 1), -1)
+    from matplotlib.figure import Figure
+
+    grid = image_grid(tiles, nrow=cols + 1)
+    h, w = grid.shape
+    fig = Figure(figsize=(w * 4 / 100, h * 4 / 100 + 0.4), dpi=100)
+    ax = fig.add_axes([0, 0, 1, h * 4 / (h * 4 + 40)])
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    sep = (cols) * 29 + 0.5
+    ax.axvline(sep, color="gold", lw=2)
+    ax.set_axis_off()
+    fig.suptitle("samples  |  nearest training image", fontsize=10)
+    _atomic_figure_save(fig, path)
