@@ -114,6 +114,9 @@ def _cmd_train(args) -> int:
         max_iterations=args.max_iterations, data_dir=args.data_dir,
     )
     config.resolved()  # validate before loading anything
+    from .backend import get_device
+
+    get_device(config.device)  # a BackendError for --device gpu before the data are read
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume)
     if not args.quiet:
@@ -143,6 +146,8 @@ def _cmd_sample(args) -> int:
 
     if not (args.png or args.npz or args.figure2):
         raise ValueError("nothing to do: give --png, --npz and/or --figure2")
+    if args.figure2 and args.n < 20:
+        raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
     G, prior, config = _load_generator(args.checkpoint, args.device)
     dev = G.device
     z = prior.sample(args.n, default_rng(args.seed, dev), np.float32)
@@ -156,8 +161,6 @@ def _cmd_sample(args) -> int:
     if args.figure2:
         from .data import load_dataset
 
-        if args.n < 20:
-            raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
         data = load_dataset(config.dataset, data_dir=args.data_dir or config.data_dir)
         figure2(x[:20], dev.asarray(data.train), args.figure2)
         print(f"wrote {args.figure2}")

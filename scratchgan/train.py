@@ -96,7 +96,11 @@ def build_gan(config: TrainConfig, train_images, steps_per_epoch: int) -> GAN:
     if config.optimizer == "sgd":
         lr = ExponentialDecay(p["lr"], p["lr_decay"], p["min_lr"])
         mu = LinearMomentum(p["momentum"], p["final_momentum"], p["momentum_saturate"], steps_per_epoch)
-        d_opt, g_opt = SGD(D, lr=lr, momentum=mu), SGD(G, lr=lr, momentum=mu)
+        # Alternating updates make k D updates per iteration; D's momentum must
+        # still follow the epoch (PAPER.md §3.4), not rise k times faster.
+        k = 1 if p["update"] == "simultaneous" else int(p["k"])
+        d_mu = LinearMomentum(p["momentum"], p["final_momentum"], p["momentum_saturate"], steps_per_epoch * k)
+        d_opt, g_opt = SGD(D, lr=lr, momentum=d_mu), SGD(G, lr=lr, momentum=mu)
     elif config.optimizer == "adam":
         lr = config.lr if config.lr is not None else 2e-4
         d_opt, g_opt = Adam(D, lr=lr), Adam(G, lr=lr)
@@ -112,16 +116,20 @@ def _config_to_json(config: TrainConfig) -> str:
     return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :class:`Trainer` into a dict of host arrays
-    plus ``"config"`` (a :class:`TrainConfig`)."""
+def _read_npz(path) -> dict:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         with np.load(path) as f:
-            state = {k: f[k] for k in f.files}
+            return {k: f[k] for k in f.files}
     except Exception as err:
         raise ValueError(f"{path} is not a readable scratchgan checkpoint ({err})") from None
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint written by :class:`Trainer` into a dict of host arrays
+    plus ``"config"`` (a :class:`TrainConfig`)."""
+    state = _read_npz(path)
     if "config" not in state:
         raise ValueError(f"{path} is not a scratchgan checkpoint (no config inside)")
     state["config"] = TrainConfig(**json.loads(str(state["config"])))
@@ -129,13 +137,32 @@ def load_checkpoint(path) -> dict:
 
 
 def generator_from_checkpoint(path, device="auto"):
-    """``(G, noise_prior, config)`` from a checkpoint, G on ``device`` in float32."""
-    state = load_checkpoint(path)
-    config = state["config"]
+    """``(G, noise_prior, config)`` from a checkpoint, G on ``device`` in float32.
+
+    ``path`` may also be a snapshot ``G_epoch_NNNN.npz``: it holds G's
+    parameters only, so the configuration comes from the run's ``config.json``
+    beside it.
+    """
+    state = _read_npz(path)
+    if "config" in state:
+        config = TrainConfig(**json.loads(str(state["config"])))
+        params = {k[2:]: v for k, v in state.items() if k.startswith("G/")}
+    else:
+        cfg_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+        if not os.path.exists(cfg_path):
+            raise ValueError(f"{path} is not a scratchgan checkpoint (no config inside), and there "
+                             f"is no config.json beside it to read a G snapshot with")
+        with open(cfg_path) as f:
+            config = TrainConfig(**json.load(f)["config"])
+        params = state
     p = config.resolved()
-    d = state["G_out_dim"].item() if "G_out_dim" in state else 784
+    if "G_out_dim" in state:
+        d = int(state["G_out_dim"])
+    else:  # a snapshot: the width of G's last weight matrix
+        weights = sorted((k for k in params if k.endswith(".W")), key=lambda k: int(k.split(".")[0]))
+        d = params[weights[-1]].shape[1] if weights else 784
     G = build_generator(d, **p)
-    G.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("G/")})
+    G.load_state_dict(params)
     G.to(get_device(device))
     return G, NoisePrior(p["noise_dim"], p["prior"]), config
 

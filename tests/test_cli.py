@@ -1,0 +1,376 @@
+"""Tests for the command line (scratchgan.cli).
+
+Most tests replace ``scratchgan.data.load_dataset`` by a tiny synthetic
+dataset, so they need no files and run in a few seconds. Tests marked
+``mnist`` use the real MNIST files from ``$SCRATCHGAN_DATA`` or
+``<repo>/../shared/data`` and are skipped when those are absent.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchgan.data
+from scratchgan import backend
+from scratchgan.backend import BackendError
+from scratchgan.cli import main
+from scratchgan.data import Dataset, DataError
+from scratchgan.models import PAPER_DEVIATIONS
+from scratchgan.train import generator_from_checkpoint, load_checkpoint
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REAL_DATA = Path(
+    os.environ.get("SCRATCHGAN_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
+PARZEN_LINE = re.compile(r"Parzen log-likelihood (-?\d+\.\d) ± (\d+\.\d)")
+
+
+def make_data(n=300, nan=False):
+    rng = np.random.default_rng(0)
+    train = rng.random((n, 784), dtype=np.float32)
+    if nan:
+        train[:, 5] = np.nan
+    other = rng.random((60, 784), dtype=np.float32)
+    return Dataset(name="mnist", split="paper", train=train, train_labels=np.zeros(n, np.uint8),
+                   valid=other[:30], valid_labels=np.zeros(30, np.uint8),
+                   test=other[30:], test_labels=np.zeros(30, np.uint8))
+
+
+TINY = make_data()
+# small preset, batch 100 on 300 images: 3 iterations per epoch
+TRAIN_ARGS = ["train", "--preset", "small", "--batch-size", "100", "--device", "cpu", "--quiet"]
+
+
+def _fake_loader(dataset):
+    def load_dataset(*args, **kwargs):
+        return dataset
+    return load_dataset
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(TINY))
+    return TINY
+
+
+@pytest.fixture(scope="module")
+def _run_source(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scratchgan.data, "load_dataset", _fake_loader(TINY))
+        assert main(TRAIN_ARGS + ["--epochs", "1", "--snapshot-every", "1", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def run_dir(tmp_path, _run_source):
+    """A private copy of a one-epoch run made through the CLI."""
+    out = tmp_path / "run"
+    shutil.copytree(_run_source, out)
+    return out
+
+
+def one_line_error(err, *needles):
+    """``err`` is exactly one line ``scratchgan: error: …`` containing every needle."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("scratchgan: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+    return lines[0]
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+def test_train_writes_a_run(_run_source, capsys):
+    state = load_checkpoint(_run_source / "checkpoint.npz")
+    assert int(state["epoch"]) == 1 and int(state["iterations"]) == 3
+    config = state["config"]
+    assert (config.preset, config.batch_size, config.epochs, config.device) == ("small", 100, 1, "cpu")
+    for name in ("samples/epoch_0001.png", "history.png"):
+        assert (_run_source / name).read_bytes()[:8] == PNG_MAGIC
+    assert (_run_source / "G_epoch_0001.npz").is_file()
+    assert (_run_source / "config.json").is_file()
+
+
+def test_train_prints_summary(tmp_path, fake_data, capsys):
+    assert main(TRAIN_ARGS + ["--epochs", "1", "--max-iterations", "2", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "done: 1 epochs, 2 iterations" in out
+    assert "Traceback" not in err
+
+
+def test_train_refuses_existing_run(run_dir, fake_data, capsys):
+    before = (run_dir / "checkpoint.npz").read_bytes()
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir)]) == 2
+    one_line_error(capsys.readouterr().err, "exists", "--resume")
+    assert (run_dir / "checkpoint.npz").read_bytes() == before
+
+
+def test_train_resume(run_dir, fake_data, capsys):
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 0
+    state = load_checkpoint(run_dir / "checkpoint.npz")
+    assert int(state["epoch"]) == 2 and int(state["iterations"]) == 6
+    assert "done: 2 epochs, 6 iterations" in capsys.readouterr().out
+    # resuming with another seed is refused, naming the key
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--seed", "5"]) == 2
+    one_line_error(capsys.readouterr().err, "seed")
+
+
+def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(make_data(nan=True)))
+    before = (run_dir / "checkpoint.npz").read_bytes()
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 3
+    line = one_line_error(capsys.readouterr().err, "non-finite D loss", "iteration 3")
+    assert "checkpoint is unchanged" in line
+    assert (run_dir / "checkpoint.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "-1"], "--batch-size"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["-k", "0"], "-k"),
+    (["--preset", "huge"], "--preset"),
+    (["--loss", "bogus"], "--loss"),
+])
+def test_train_bad_arguments(args, needle, capsys, monkeypatch):
+    monkeypatch.setattr(scratchgan.data, "load_dataset", None)  # must not be reached
+    with pytest.raises(SystemExit) as info:
+        main(["train"] + args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("scratchgan train: error: argument") and needle in last
+
+
+@pytest.mark.parametrize("args", [["--update", "simultaneous", "-k", "3"], ["-k", "2"]])
+def test_train_simultaneous_needs_k_one(args, capsys, monkeypatch):
+    monkeypatch.setattr(scratchgan.data, "load_dataset", None)  # must not be reached
+    assert main(["train", "--out", "unused"] + args) == 2
+    one_line_error(capsys.readouterr().err, "k = 1")
+
+
+def _backend_message():
+    with pytest.raises(BackendError) as info:
+        backend.get_device("gpu")
+    return str(info.value)
+
+
+needs_no_gpu = pytest.mark.skipif(backend.gpu_available(), reason="a GPU is usable here")
+
+
+@needs_no_gpu
+def test_train_device_gpu_without_gpu(tmp_path, monkeypatch, capsys):
+    # the device is checked before any data are read (or downloaded)
+    def no_data(*a, **k):
+        raise DataError("the data should not have been loaded")
+    monkeypatch.setattr(scratchgan.data, "load_dataset", no_data)
+    code = main(TRAIN_ARGS[:-3] + ["--device", "gpu", "--out", str(tmp_path)])
+    assert code == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert line == f"scratchgan: error: {_backend_message()}"
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+@needs_no_gpu
+@pytest.mark.parametrize("command", ["sample", "evaluate"])
+def test_other_commands_device_gpu_without_gpu(run_dir, fake_data, command, capsys):
+    extra = ["--npz", str(run_dir / "s.npz")] if command == "sample" else ["-n", "50"]
+    assert main([command, str(run_dir / "checkpoint.npz"), "--device", "gpu"] + extra) == 2
+    assert one_line_error(capsys.readouterr().err) == f"scratchgan: error: {_backend_message()}"
+
+
+# --------------------------------------------------------------------------
+# sample
+# --------------------------------------------------------------------------
+
+def test_sample_npz_png_figure2(run_dir, fake_data, capsys):
+    ckpt = str(run_dir / "checkpoint.npz")
+    a, b, c = (str(run_dir / f"{x}.npz") for x in "abc")
+    assert main(["sample", ckpt, "-n", "50", "--npz", a, "--png", str(run_dir / "g.png"),
+                 "--figure2", str(run_dir / "f2.png"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "50 samples" in out
+    for name in ("g.png", "f2.png"):
+        assert (run_dir / name).read_bytes()[:8] == PNG_MAGIC
+    with np.load(a) as f:
+        x = f["samples"]
+    assert x.shape == (50, 784) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 1
+    # the samples are G(z) for z from the prior seeded by --seed
+    G, prior, _ = generator_from_checkpoint(ckpt, device="cpu")
+    z = prior.sample(50, np.random.default_rng(0), np.float32)
+    np.testing.assert_array_equal(x, G.forward(z, train=False))
+    # same seed, same samples; another seed, others
+    assert main(["sample", ckpt, "-n", "50", "--npz", b, "--device", "cpu"]) == 0
+    assert main(["sample", ckpt, "-n", "50", "--npz", c, "--seed", "1", "--device", "cpu"]) == 0
+    with np.load(b) as fb, np.load(c) as fc:
+        np.testing.assert_array_equal(fb["samples"], x)
+        assert not np.array_equal(fc["samples"], x)
+
+
+def test_sample_needs_an_output(run_dir, capsys):
+    assert main(["sample", str(run_dir / "checkpoint.npz")]) == 2
+    one_line_error(capsys.readouterr().err, "--png", "--npz", "--figure2")
+
+
+def test_sample_figure2_needs_20(run_dir, fake_data, capsys):
+    png = run_dir / "g.png"
+    assert main(["sample", str(run_dir / "checkpoint.npz"), "-n", "10", "--png", str(png),
+                 "--figure2", str(run_dir / "f2.png")]) == 2
+    one_line_error(capsys.readouterr().err, "--figure2", "20")
+    assert not png.exists()  # refused before anything was written
+
+
+def test_sample_missing_checkpoint(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "nope.npz"), "--png", str(tmp_path / "g.png")]) == 2
+    one_line_error(capsys.readouterr().err, "nope.npz")
+
+
+def test_sample_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    assert main(["sample", str(bad), "--png", str(tmp_path / "g.png")]) == 2
+    one_line_error(capsys.readouterr().err, "bad.npz")
+
+
+# --------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------
+
+def test_evaluate_checkpoint(run_dir, fake_data, capsys):
+    js = run_dir / "result.json"
+    assert main(["evaluate", str(run_dir / "checkpoint.npz"), "-n", "100", "--n-valid", "20",
+                 "--n-test", "25", "--quiet", "--device", "cpu", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    m = PARZEN_LINE.search(out)
+    assert m, out
+    assert "25 test images" in out
+    result = json.loads(js.read_text())
+    assert float(m.group(1)) == pytest.approx(result["mean"], abs=0.051)
+    assert float(m.group(2)) == pytest.approx(result["std_err"], abs=0.051)
+    assert result["std_err"] > 0
+    assert min(abs(s - result["sigma"]) for s in result["sigmas"]) < 1e-12
+    assert len(result["sigmas"]) == 10
+
+
+def test_evaluate_g_snapshot(run_dir, fake_data, capsys):
+    # the help says "a checkpoint or G snapshot": both give the same G
+    common = ["-n", "60", "--n-valid", "10", "--n-test", "10", "--quiet", "--device", "cpu"]
+    assert main(["evaluate", str(run_dir / "checkpoint.npz")] + common) == 0
+    from_ckpt = PARZEN_LINE.search(capsys.readouterr().out).groups()
+    assert main(["evaluate", str(run_dir / "G_epoch_0001.npz")] + common) == 0
+    from_snapshot = PARZEN_LINE.search(capsys.readouterr().out).groups()
+    assert from_snapshot == from_ckpt
+
+
+def test_evaluate_real_reference(fake_data, capsys):
+    assert main(["evaluate", "--real", "-n", "100", "--n-valid", "20", "--n-test", "20",
+                 "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert PARZEN_LINE.search(out) and "100 real training images" in out
+
+
+@pytest.mark.parametrize("args", [[], ["ckpt.npz", "--real"]])
+def test_evaluate_needs_exactly_one_source(args, capsys):
+    assert main(["evaluate"] + args) == 2
+    one_line_error(capsys.readouterr().err, "checkpoint", "--real")
+
+
+# --------------------------------------------------------------------------
+# presets, --help
+# --------------------------------------------------------------------------
+
+def test_presets(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "paper:" in out and "small:" in out
+    assert "  lr = 0.1" in out and "  batch_size = 100" in out and "  update = simultaneous" in out
+    for line in PAPER_DEVIATIONS:
+        assert line in out
+
+
+def test_module_help_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "scratchgan", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("train", "sample", "evaluate", "presets"):
+        assert command in proc.stdout
+
+
+def test_no_command_is_an_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+# --------------------------------------------------------------------------
+# the real MNIST files
+# --------------------------------------------------------------------------
+
+def _have_mnist():
+    return any((d / "train-images-idx3-ubyte.gz").is_file() for d in (REAL_DATA, REAL_DATA / "mnist"))
+
+
+needs_mnist = pytest.mark.skipif(
+    not _have_mnist(),
+    reason=f"MNIST files not found in {REAL_DATA} (set SCRATCHGAN_DATA to a folder holding them)",
+)
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    if not _have_mnist():
+        pytest.skip(f"MNIST files not found in {REAL_DATA}")
+    out = tmp_path_factory.mktemp("mnist_run")
+    code = main(["train", "--preset", "small", "--max-iterations", "10", "--epochs", "1",
+                 "--device", "cpu", "--quiet", "--data-dir", str(REAL_DATA), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+@pytest.mark.mnist
+@needs_mnist
+def test_mnist_train_sample(mnist_run, tmp_path, capsys):
+    state = load_checkpoint(mnist_run / "checkpoint.npz")
+    assert int(state["iterations"]) == 10 and int(state["G_out_dim"]) == 784
+    assert (mnist_run / "samples" / "epoch_0001.png").read_bytes()[:8] == PNG_MAGIC
+    capsys.readouterr()
+    assert main(["sample", str(mnist_run / "checkpoint.npz"), "-n", "50", "--device", "cpu",
+                 "--png", str(tmp_path / "g.png"), "--npz", str(tmp_path / "s.npz"),
+                 "--figure2", str(tmp_path / "f2.png"), "--data-dir", str(REAL_DATA)]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "f2.png").read_bytes()[:8] == PNG_MAGIC
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["samples"].shape == (50, 784)
+
+
+@pytest.mark.mnist
+@needs_mnist
+def test_mnist_evaluate(mnist_run, capsys):
+    common = ["-n", "500", "--n-valid", "100", "--n-test", "200", "--quiet", "--device", "cpu",
+              "--data-dir", str(REAL_DATA)]
+    capsys.readouterr()
+    assert main(["evaluate", str(mnist_run / "checkpoint.npz")] + common) == 0
+    out = capsys.readouterr().out
+    m = PARZEN_LINE.search(out)
+    assert m and out.startswith("mnist: ") and "200 test images" in out, out
+    assert main(["evaluate", "--real"] + common) == 0
+    out_real = capsys.readouterr().out
+    m_real = PARZEN_LINE.search(out_real)
+    assert m_real and "500 real training images" in out_real, out_real
+    # real digits are far likelier than samples of a G trained for 10 iterations
+    assert float(m_real.group(1)) > float(m.group(1))
