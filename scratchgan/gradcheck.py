@@ -62,11 +62,14 @@ def numerical_gradient(f, x, h: float = 1e-6):
     """
     if x.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 arrays, got {x.dtype}")
+    # ``flat`` must be a *view* of ``x``: for a non-contiguous ``x`` (a
+    # transpose, say) ``reshape`` silently copies, the perturbations never
+    # reach ``f`` and every derivative would come out as zero.
+    if not x.flags.c_contiguous:
+        raise ValueError("numerical_gradient needs a C-contiguous array (use x.copy())")
     xp = get_array_module(x)
     grad = xp.zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
-    if flat.base is None and x.size > 1 and not x.flags.c_contiguous:  # pragma: no cover
-        raise ValueError("numerical_gradient needs a contiguous array")
     for i in range(flat.size):  # a test utility: one element at a time is the point
         old = float(flat[i])
         flat[i] = old + h

@@ -159,11 +159,12 @@ class Sequential(Layer):
         extra = sorted(set(state) - set(own))
         if missing or extra:
             raise ValueError(f"parameter names differ: missing {missing}, unexpected {extra}")
+        sources = {k: np.asarray(to_numpy(state[k])) for k in own}
+        for k, v in own.items():  # check every shape before copying any array
+            if sources[k].shape != v.shape:
+                raise ValueError(f"parameter {k}: shape {sources[k].shape} in the file, {v.shape} in the model")
         for k, v in own.items():
-            src = np.asarray(to_numpy(state[k]))
-            if src.shape != v.shape:
-                raise ValueError(f"parameter {k}: shape {src.shape} in the file, {v.shape} in the model")
-            v[...] = get_device(device_of(v)).asarray(src, dtype=v.dtype)
+            v[...] = get_device(device_of(v)).asarray(sources[k], dtype=v.dtype)
 
     def save(self, path) -> None:
         """Save the parameters to ``path`` as ``.npz`` (atomically)."""

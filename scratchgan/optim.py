@@ -190,6 +190,9 @@ class SGD(Optimizer):
         super().__init__(model, **kw)
         self.lr = as_schedule(lr, "lr")
         self.momentum = as_schedule(momentum, "momentum")
+        # Plain SGD (no velocity buffer) only when momentum is the constant 0;
+        # a schedule that is 0 at some step must still keep v = −η·g up to date.
+        self._plain = not callable(momentum) and float(momentum) == 0.0
 
     def step(self) -> None:
         # Evaluate the schedules once per update, on the host.
@@ -198,7 +201,7 @@ class SGD(Optimizer):
 
     def _update(self, name, p, g):
         lr, mu = p.dtype.type(self._lr_t), p.dtype.type(self._mu_t)
-        if mu == 0:
+        if self._plain:
             p -= lr * g
             return
         v = self._buffer(name, "v", p)

@@ -1,0 +1,351 @@
+"""Tests for scratchgan.optim: the update rules against hand-computed values,
+the paper's schedules at chosen steps (PAPER.md §3.4), the weight
+constraints, and resuming from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from helpers import on, to_host, to_xp
+from scratchgan.layers import Linear
+from scratchgan.network import Sequential, atomic_savez
+from scratchgan.optim import SGD, Adam, ExponentialDecay, LinearMomentum, as_schedule
+
+F64 = np.float64
+
+
+def tiny_model(xp, seed=0, shape=(3, 2)):
+    """An object with ``params``/``grads`` dicts: all an optimiser needs."""
+    rs = np.random.default_rng(seed)
+    return SimpleNamespace(
+        params={"W": to_xp(xp, rs.standard_normal(shape)), "b": to_xp(xp, rs.standard_normal(shape[1]))},
+        grads={"W": xp.zeros(shape), "b": xp.zeros(shape[1])},
+    )
+
+
+def set_grads(model, xp, grads):
+    for k, g in grads.items():
+        model.grads[k][...] = to_xp(xp, g)
+
+
+def gradient_sequence(seed, n, shape=(3, 2)):
+    rs = np.random.default_rng(seed)
+    return [{"W": rs.standard_normal(shape), "b": rs.standard_normal(shape[1])} for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------
+# SGD with classical momentum
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("changing", [False, True], ids=["constant-g", "changing-g"])
+def test_momentum_sgd_matches_the_closed_form(xp, changing):
+    lr, mu = 0.1, 0.5
+    model = tiny_model(xp)
+    p0 = {k: to_host(v).copy() for k, v in model.params.items()}
+    gs = gradient_sequence(1, 3) if changing else gradient_sequence(1, 1) * 3
+    expected = {}
+    for k in p0:
+        g1, g2, g3 = (g[k] for g in gs)
+        # by hand, PAPER.md §3.4: v <- mu v - lr g, then p <- p + v, from v = 0
+        v1 = -lr * g1
+        p1 = p0[k] + v1
+        v2 = mu * v1 - lr * g2
+        p2 = p1 + v2
+        v3 = mu * v2 - lr * g3
+        p3 = p2 + v3
+        expected[k] = [p1, p2, p3]
+    opt = SGD(model, lr=lr, momentum=mu)
+    for step in range(3):
+        set_grads(model, xp, gs[step])
+        opt.step()
+        for k in p0:
+            np.testing.assert_allclose(to_host(model.params[k]), expected[k][step], rtol=1e-14, atol=1e-15)
+    assert opt.t == 3
+    if not changing:  # constant g: p3 = p0 - lr g (3 + 2 mu + mu^2), the geometric sums
+        np.testing.assert_allclose(to_host(model.params["W"]),
+                                   p0["W"] - lr * gs[0]["W"] * (3 + 2 * mu + mu**2), rtol=1e-14)
+
+
+def test_plain_sgd(xp):
+    model = tiny_model(xp)
+    W0 = to_host(model.params["W"]).copy()
+    g = gradient_sequence(2, 1)[0]
+    set_grads(model, xp, g)
+    opt = SGD(model, lr=0.3)
+    opt.step()
+    opt.step()
+    np.testing.assert_allclose(to_host(model.params["W"]), W0 - 2 * 0.3 * g["W"], rtol=1e-14)
+    assert opt.state == {}  # no velocity buffers for plain SGD
+
+
+def test_momentum_schedule_starting_at_zero(xp):
+    """A momentum schedule that is 0 at first must still carry v = -lr g forward."""
+    lr = 0.1
+    mu = LinearMomentum(0.0, 0.5, saturate_epoch=2, steps_per_epoch=1)  # mu = 0, 0.5, 0.5
+    model = tiny_model(xp)
+    p = to_host(model.params["W"]).copy()
+    opt = SGD(model, lr=lr, momentum=mu)
+    v = np.zeros_like(p)
+    for t, g in enumerate(gradient_sequence(3, 3)):
+        set_grads(model, xp, g)
+        opt.step()
+        v = mu(t) * v - lr * g["W"]
+        p = p + v
+        np.testing.assert_allclose(to_host(model.params["W"]), p, rtol=1e-14, atol=1e-15)
+
+
+def test_schedules_are_evaluated_at_the_update_index(xp):
+    """Update t (0-based) uses lr(t) and mu(t)."""
+    seen = []
+    lrs = [0.5, 0.25, 0.125, 0.0625]
+
+    def lr(t):
+        seen.append(("lr", t))
+        return lrs[t]
+
+    def mu(t):
+        seen.append(("mu", t))
+        return 0.0
+
+    model = tiny_model(xp)
+    b = to_host(model.params["b"]).copy()
+    model.grads["b"][...] = 1.0
+    opt = SGD(model, lr=lr, momentum=mu)
+    for t in range(4):
+        opt.step()
+        b = b - lrs[t]  # with mu(t) = 0 and g = 1, p moves by exactly lr(t)
+        np.testing.assert_allclose(to_host(model.params["b"]), b, rtol=1e-15)
+    assert sorted(seen) == sorted([("lr", t) for t in range(4)] + [("mu", t) for t in range(4)])
+
+
+def test_sgd_uses_the_paper_learning_rate_at_step_t(xp):
+    sched = ExponentialDecay(0.1, 1.000004, 1e-6)
+    model = tiny_model(xp)
+    opt = SGD(model, lr=sched)
+    opt.t = 25_000  # as after 50 epochs of 500 updates
+    b = to_host(model.params["b"]).copy()
+    model.grads["b"][...] = 1.0
+    opt.step()
+    np.testing.assert_allclose(to_host(model.params["b"]), b - sched(25_000), rtol=1e-14)
+    assert sched(25_000) == pytest.approx(0.1 * math.exp(-0.1), rel=1e-6)
+
+
+def test_float32_parameters_stay_float32(xp):
+    layer = on(xp, Linear(4, 3, rng=0))  # float32
+    layer.grads["W"][...] = 1.0
+    for opt in (SGD(layer, lr=0.1, momentum=0.5), Adam(layer)):
+        opt.step()
+        assert layer.params["W"].dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state.values())
+
+
+# ---------------------------------------------------------------------------
+# Adam
+# ---------------------------------------------------------------------------
+def adam_reference(p0, grads, lr, b1, b2, eps):
+    """Kingma & Ba (2015), Algorithm 1, line by line; returns theta after each step."""
+    theta, m, v, out = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), []
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("lr, betas, eps", [(2e-4, (0.5, 0.999), 1e-8), (1e-3, (0.9, 0.999), 1e-8),
+                                            (0.05, (0.0, 0.5), 1e-3)])
+def test_adam_matches_algorithm_1(xp, lr, betas, eps):
+    model = tiny_model(xp)
+    p0 = {k: to_host(v).copy() for k, v in model.params.items()}
+    gs = gradient_sequence(4, 3)
+    expected = {k: adam_reference(p0[k], [g[k] for g in gs], lr, *betas, eps) for k in p0}
+    opt = Adam(model, lr=lr, betas=betas, eps=eps)
+    for step in range(3):
+        set_grads(model, xp, gs[step])
+        opt.step()
+        for k in p0:
+            np.testing.assert_allclose(to_host(model.params[k]), expected[k][step], rtol=1e-12, atol=1e-15)
+
+
+def test_adam_evaluates_its_lr_schedule_at_the_update_index(xp):
+    lrs = [1e-3, 5e-4, 2.5e-4]
+    seen = []
+
+    def lr(t):
+        seen.append(t)
+        return lrs[t]
+
+    model = tiny_model(xp)
+    p0 = {k: to_host(v).copy() for k, v in model.params.items()}
+    gs = gradient_sequence(7, 3)
+    opt = Adam(model, lr=lr, betas=(0.5, 0.999), eps=1e-8)
+    for g in gs:
+        set_grads(model, xp, g)
+        opt.step()
+    assert seen == [0, 1, 2]
+    # Algorithm 1 with a per-step rate: theta_t = theta_{t-1} - lr(t-1) m_hat / (sqrt(v_hat) + eps)
+    for k in p0:
+        theta, m, v = p0[k], 0.0, 0.0
+        for t, g in enumerate(gs, start=1):
+            m = 0.5 * m + 0.5 * g[k]
+            v = 0.999 * v + 0.001 * g[k] ** 2
+            theta = theta - lrs[t - 1] * (m / (1 - 0.5**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(to_host(model.params[k]), theta, rtol=1e-12, atol=1e-15)
+
+
+def test_adam_first_step_moves_by_lr(xp):
+    """With bias correction the first step is lr * g/|g| (up to eps): the paper's point."""
+    model = tiny_model(xp)
+    W0 = to_host(model.params["W"]).copy()
+    g = gradient_sequence(5, 1)[0]
+    set_grads(model, xp, g)
+    Adam(model, lr=0.01, eps=1e-12).step()
+    np.testing.assert_allclose(to_host(model.params["W"]), W0 - 0.01 * np.sign(g["W"]), rtol=1e-9)
+
+
+def test_adam_rejects_bad_betas():
+    with pytest.raises(ValueError, match="betas must be in"):
+        Adam(tiny_model(np), betas=(1.0, 0.999))
+
+
+# ---------------------------------------------------------------------------
+# Schedules (PAPER.md §3.4)
+# ---------------------------------------------------------------------------
+def test_exponential_decay_paper_values():
+    lr = ExponentialDecay(0.1, 1.000004, 1e-6)
+    assert lr(0) == 0.1  # the first update uses lr0
+    for t in (1, 10, 500, 12_345, 1_000_000):
+        assert lr(t) == pytest.approx(0.1 / 1.000004**t, rel=1e-12)
+    for epochs, value in [(50, 0.0905), (100, 0.0819), (250, 0.0607), (500, 0.0368), (1000, 0.0135)]:
+        assert round(lr(epochs * 500), 4) == value
+    # the floor: 0.1 / 1.000004^t = 1e-6 at t = ln(1e5) / ln(1.000004), about 2.88 million
+    t_floor = math.log(1e5) / math.log(1.000004)
+    assert round(t_floor / 1e6, 2) == 2.88
+    assert lr(int(t_floor) - 1000) > 1e-6
+    assert lr(int(t_floor) + 1000) == 1e-6
+    assert lr(10**9) == 1e-6
+
+
+@pytest.mark.parametrize("args", [(0.0,), (-0.1,), (0.1, 0.99), (0.1, 1.000004, -1.0)])
+def test_exponential_decay_rejects_bad_arguments(args):
+    with pytest.raises(ValueError):
+        ExponentialDecay(*args)
+
+
+def test_linear_momentum_paper_values():
+    mu = LinearMomentum(0.5, 0.7, 250, 500)
+    assert mu(0) == 0.5 and mu(499) == 0.5  # epoch 1
+    for e in (2, 3, 100, 249):
+        for t in ((e - 1) * 500, e * 500 - 1):  # first and last update of epoch e
+            assert mu(t) == pytest.approx(0.5 + 0.2 * (e - 1) / 249, rel=1e-14)
+    assert mu(500) == pytest.approx(0.5 + 0.2 / 249, rel=1e-14)
+    assert mu(249 * 500) == pytest.approx(0.7, rel=1e-14)  # epoch 250
+    assert mu(249 * 500 - 1) < 0.7
+    assert mu(10**7) == pytest.approx(0.7, rel=1e-14)
+
+
+@pytest.mark.parametrize("kw", [{"saturate_epoch": 1}, {"steps_per_epoch": 0}])
+def test_linear_momentum_rejects_bad_arguments(kw):
+    with pytest.raises(ValueError):
+        LinearMomentum(0.5, 0.7, **kw)
+
+
+def test_as_schedule():
+    assert as_schedule(0.25)(0) == 0.25 and as_schedule(3)(10**6) == 3.0
+    f = lambda t: 1.0 / (t + 1)  # noqa: E731
+    assert as_schedule(f) is f
+    with pytest.raises(ValueError, match="lr must be finite and >= 0"):
+        as_schedule(-0.1, "lr")
+    with pytest.raises(ValueError):
+        as_schedule(float("nan"))
+    with pytest.raises(TypeError, match="number or a callable"):
+        as_schedule("fast")
+
+
+def test_optimiser_needs_params_and_grads():
+    with pytest.raises(TypeError, match="params"):
+        SGD(object())
+
+
+# ---------------------------------------------------------------------------
+# Constraints
+# ---------------------------------------------------------------------------
+def test_max_col_norm_rescales_long_columns_only(xp):
+    c = 1.0
+    W = np.array([[3.0, 0.3, 0.0], [4.0, 0.4, 1e-3]])  # column norms 5, 0.5, 1e-3
+    model = SimpleNamespace(params={"0.W": to_xp(xp, W), "0.b": to_xp(xp, [10.0, -10.0, 0.0])},
+                            grads={"0.W": xp.zeros((2, 3)), "0.b": xp.zeros(3)})
+    SGD(model, lr=0.1, max_col_norm=c).step()  # zero gradient: only the constraint acts
+    norms = np.sqrt((W * W).sum(axis=0))
+    expected = W * np.minimum(norms, c) / (1e-7 + norms)  # pylearn2's formula
+    got = to_host(model.params["0.W"])
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+    np.testing.assert_allclose(np.sqrt((got**2).sum(axis=0)), [1.0, 0.5, 1e-3], rtol=1e-4)
+    np.testing.assert_allclose(got[:, 1], W[:, 1], rtol=1e-6)  # short columns: (almost) unchanged
+    np.testing.assert_array_equal(to_host(model.params["0.b"]), [10.0, -10.0, 0.0])  # biases untouched
+
+
+def test_max_col_norm_applies_after_the_update(xp):
+    net = on(xp, Sequential([Linear(4, 3, init="zeros", dtype=F64)]))
+    net.grads["0.W"][...] = -10.0  # pushes every column to norm 0.1 * 10 * 2 = 2
+    SGD(net, lr=0.1, max_col_norm=1.5).step()
+    norms = np.sqrt((to_host(net.params["0.W"]) ** 2).sum(axis=0))
+    np.testing.assert_allclose(norms, 1.5, rtol=1e-6)
+
+
+def test_clip_clamps_every_parameter(xp):
+    model = tiny_model(xp, shape=(5, 4))
+    set_grads(model, xp, {"W": np.full((5, 4), -100.0), "b": np.full(4, 100.0)})
+    SGD(model, lr=0.1, clip=0.01).step()
+    np.testing.assert_array_equal(to_host(model.params["W"]), 0.01)
+    np.testing.assert_array_equal(to_host(model.params["b"]), -0.01)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints: resuming gives the same updates as not stopping
+# ---------------------------------------------------------------------------
+def _make(kind, model):
+    if kind == "sgd":
+        return SGD(model, lr=ExponentialDecay(0.1, 1.01), momentum=LinearMomentum(0.5, 0.7, 3, 2))
+    return Adam(model, lr=ExponentialDecay(0.01, 1.1), betas=(0.5, 0.999))
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_state_dict_round_trip_resumes_exactly(xp, kind, tmp_path):
+    gs = gradient_sequence(6, 6)
+    straight = tiny_model(xp)
+    opt = _make(kind, straight)
+    for g in gs:
+        set_grads(straight, xp, g)
+        opt.step()
+
+    first = tiny_model(xp)
+    opt1 = _make(kind, first)
+    for g in gs[:2]:
+        set_grads(first, xp, g)
+        opt1.step()
+    state = opt1.state_dict()
+    assert int(state["t"]) == 2 and any(k.startswith("buf/") for k in state)
+    assert all(type(v) is np.ndarray for v in state.values())  # host copies
+    atomic_savez(tmp_path / "opt.npz", state)  # goes through a real file
+    params = {k: to_host(v).copy() for k, v in first.params.items()}
+
+    resumed = tiny_model(xp, seed=99)  # fresh arrays, then the checkpoint
+    for k, v in resumed.params.items():
+        v[...] = to_xp(xp, params[k])
+    opt2 = _make(kind, resumed)
+    with np.load(tmp_path / "opt.npz") as f:
+        opt2.load_state_dict({k: f[k] for k in f.files})
+    assert opt2.t == 2
+    for g in gs[2:]:
+        set_grads(resumed, xp, g)
+        opt2.step()
+    for k in straight.params:
+        np.testing.assert_array_equal(to_host(resumed.params[k]), to_host(straight.params[k]))
