@@ -32,6 +32,7 @@ waits for the GPU; convert them to floats every few steps (:class:`StatsLog`).
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -326,7 +327,15 @@ class GAN:
 
 
 def _next_batch(sample_data, m):
+    """``sample_data(m)`` when ``m`` is given and the sampler accepts it, else
+    ``sample_data()``. Decided from the signature, so a TypeError raised
+    *inside* the sampler is never mistaken for a calling-convention mismatch."""
+    if m is None:
+        return sample_data()
     try:
-        return sample_data(m) if m is not None else sample_data()
-    except TypeError:
-        return sample_data(m)
+        inspect.signature(sample_data).bind(m)
+    except TypeError:      # takes no argument: it knows its own batch size
+        return sample_data()
+    except ValueError:     # no introspectable signature (some builtins): pass m
+        pass
+    return sample_data(m)
