@@ -42,6 +42,59 @@ from .optim import SGD, Adam, ExponentialDecay, LinearMomentum
 __all__ = ["TrainConfig", "build_gan", "Trainer", "load_checkpoint", "generator_from_checkpoint"]
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def acquire_run_lock(out_dir) -> str:
+    """Claim ``out_dir`` for this process: ``<out_dir>/.lock`` holds our pid.
+
+    Two training processes writing one directory would interleave their logs
+    and overwrite each other's checkpoints. A lock left by a process that no
+    longer runs (killed, crashed) is taken over; one held by a live process is
+    a :class:`FileExistsError` naming its pid. Re-entrant within a process.
+    """
+    path = os.path.join(os.fspath(out_dir), ".lock")
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid == os.getpid():
+                return path
+            if pid and _pid_alive(pid):
+                raise FileExistsError(
+                    f"{out_dir} is being written by another training process (pid {pid}); "
+                    "stop it first, or choose another --out"
+                ) from None
+            os.remove(path)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return path
+    raise FileExistsError(f"could not lock {out_dir}")
+
+
+def release_run_lock(path) -> None:
+    try:
+        with open(path) as f:
+            mine = f.read().strip() == str(os.getpid())
+        if mine:
+            os.remove(path)
+    except OSError:
+        pass
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a run. ``None`` means "the preset's value"."""
@@ -193,6 +246,7 @@ class Trainer:
         os.makedirs(os.path.join(self.out_dir, "samples"), exist_ok=True)
         self.ckpt_path = os.path.join(self.out_dir, "checkpoint.npz")
         self.metrics_path = os.path.join(self.out_dir, "metrics.jsonl")
+        self._lock = acquire_run_lock(self.out_dir)  # before touching any file in it
         if resume:
             self._resume()
         else:
@@ -255,6 +309,12 @@ class Trainer:
 
     def run(self):
         """Train until ``config.epochs`` epochs are done. Returns the history rows."""
+        try:
+            return self._run()
+        finally:
+            release_run_lock(self._lock)
+
+    def _run(self):
         from tqdm.auto import tqdm
 
         cfg = self.config

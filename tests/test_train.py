@@ -397,3 +397,28 @@ def test_alternating_k2(tmp_path, data):
 def test_build_gan_alternating_needs_k_one_for_simultaneous(data):
     with pytest.raises(ValueError, match="k"):
         build_gan(make_config(k=2), data.train, ITERS)
+
+
+# ---------------------------------------------------------------------------
+# One output directory, one training process
+# ---------------------------------------------------------------------------
+def test_run_lock_refuses_a_second_live_process(tmp_path):
+    import subprocess
+    import sys
+
+    from scratchgan.train import acquire_run_lock, release_run_lock
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".lock").write_text(str(other.pid))
+        with pytest.raises(FileExistsError, match=f"pid {other.pid}"):
+            acquire_run_lock(tmp_path)
+    finally:
+        other.kill()
+        other.wait()
+    # the holder is gone: its stale lock is taken over, and released by us
+    path = acquire_run_lock(tmp_path)
+    assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    assert acquire_run_lock(tmp_path) == path  # re-entrant in one process
+    release_run_lock(path)
+    assert not (tmp_path / ".lock").exists()
