@@ -7,7 +7,8 @@ D maxout 240×5 twice). Its matrix products cost 35,667,840·m FLOPs
 (2·M·N·K for every forward, input-gradient and weight-gradient product
 actually needed), 3.567 GFLOP at m = 100.
 
-PyTorch is optional: when ``import torch`` fails its columns are skipped. On the
+PyTorch is optional: when ``import torch`` fails its columns are skipped.
+The variants are timed in interleaved blocks, medians reported. On the
 GPU PyTorch runs both eagerly and with the whole iteration captured in one CUDA
 graph (noise and dropout still change on every replay).
 
@@ -168,20 +169,32 @@ def torch_iteration(m, device_kind, graph=False, seed=0, tf32=False):
 
 
 # ---------------------------------------------------------------------------
-def time_it(step, sync, iterations, warmup, repeats=5):
-    """Median over ``repeats`` timed blocks of ``iterations`` steps (ms per step)."""
-    for _ in range(warmup):
-        step()
-    sync()
-    block = max(1, iterations // repeats)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(block):
+def time_variants(variants, iterations, warmup, repeats=5):
+    """Median ms per step of each variant ``{name: (step, sync)}``.
+
+    The variants are timed in *interleaved* blocks (A, B, C, A, B, C, …) so
+    that slow drifts of the machine (clock boost, other load) affect them
+    alike. Each timed block of ``iterations // repeats`` steps is preceded by
+    two untimed steps of the same variant, so no variant pays for waking its
+    threads or refilling caches after another ran.
+    """
+    for step, sync in variants.values():
+        for _ in range(warmup):
             step()
         sync()
-        times.append((time.perf_counter() - t0) / block * 1e3)
-    return statistics.median(times)
+    block = max(1, iterations // repeats)
+    times = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (step, sync) in variants.items():
+            step()
+            step()
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(block):
+                step()
+            sync()
+            times[name].append((time.perf_counter() - t0) / block * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main(argv=None):
@@ -211,14 +224,14 @@ def main(argv=None):
     for m in args.batch_sizes:
         gflop = flops_per_iteration(m) / 1e9
         assert flops_per_iteration(m) == FLOPS_PER_SAMPLE * m
-        iters = args.iterations if m <= 100 else max(3, args.iterations // 5)
+        iters = args.iterations if m <= 100 else max(5, args.iterations // 5)
         res = {"m": m, "gflop": gflop}
-        res["scratchgan_ms"] = time_it(*scratchgan_iteration(m, device), iters, args.warmup)
+        variants = {"scratchgan_ms": scratchgan_iteration(m, device)}
         if torch is not None:
-            res["torch_eager_ms"] = time_it(*torch_iteration(m, args.device), iters, args.warmup)
+            variants["torch_eager_ms"] = torch_iteration(m, args.device)
             if args.device == "gpu":
-                res["torch_graph_ms"] = time_it(*torch_iteration(m, "gpu", graph=True, tf32=args.tf32),
-                                                iters, args.warmup)
+                variants["torch_graph_ms"] = torch_iteration(m, "gpu", graph=True, tf32=args.tf32)
+        res.update(time_variants(variants, iters, args.warmup))
         rows.append(res)
 
     info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
