@@ -63,11 +63,12 @@ def main(argv=None):
     # 4. Momentum SGD with the paper's schedules: lr 0.1 / 1.000004^t, momentum 0.5 -> 0.7.
     steps_per_epoch = len(data.train) // (m * args.k)
     lr = ExponentialDecay(0.1, decay=1.000004, min_lr=1e-6)
-    mu = LinearMomentum(0.5, 0.7, saturate_epoch=250, steps_per_epoch=steps_per_epoch)
+    mu_G = LinearMomentum(0.5, 0.7, saturate_epoch=250, steps_per_epoch=steps_per_epoch)
+    mu_D = LinearMomentum(0.5, 0.7, saturate_epoch=250, steps_per_epoch=steps_per_epoch * args.k)  # k D updates per G update
 
     # 5. Algorithm 1: k D steps (ascend log D(x) + log(1 - D(G(z)))), then one G step.
     #    G maximises log D(G(z)), the paper's Section 3 advice ("non-saturating").
-    gan = GAN(G, D, SGD(D, lr=lr, momentum=mu), SGD(G, lr=lr, momentum=mu),
+    gan = GAN(G, D, SGD(D, lr=lr, momentum=mu_D), SGD(G, lr=lr, momentum=mu_G),
               NoisePrior(100, "uniform-sqrt3"), loss="non-saturating", k=args.k,
               seed=args.seed, device=device)
 

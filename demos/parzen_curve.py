@@ -48,10 +48,10 @@ def main(argv=None):
         key = f"{epoch}:{args.n_test}"
         if epoch % args.every or key in cache:
             continue
-        if data is None:
-            data = load_dataset("mnist")
         t0 = time.perf_counter()
-        G, prior, _ = generator_from_checkpoint(path, args.device)
+        G, prior, config = generator_from_checkpoint(path, args.device)
+        if data is None:
+            data = load_dataset(config.dataset, data_dir=config.data_dir)
         samples = G.forward(prior.sample(10000, default_rng(0, G.device), np.float32), train=False)
         r = parzen_evaluate(samples, G.device.asarray(data.valid[:1000]),
                             G.device.asarray(data.test[: args.n_test]), progress=False)
@@ -75,7 +75,7 @@ def main(argv=None):
         ax.axhline(value, ls="--", lw=1, color=color, label=f"{name}: {value}")
     if args.real is not None:
         ax.axhline(args.real, ls=":", lw=1.5, color="k", label=f"10,000 real training images: {args.real:.0f}")
-    ax.set_xlabel("epoch (500 updates each)")
+    ax.set_xlabel("epoch")
     ax.set_ylabel("Parzen log-likelihood (nats)")
     ax.set_title("MNIST test set, the paper's Parzen protocol")
     ax.set_ylim(bottom=min(0, min(r["mean"] for r in rows) - 10))

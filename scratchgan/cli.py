@@ -11,7 +11,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -55,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=losses.NAMES, help="default: the preset's (non-saturating)")
     t.add_argument("--update", choices=["simultaneous", "alternating"],
                    help="simultaneous: the authors' code (default for --preset paper); "
-                        "alternating: Algorithm 1 as printed")
+                        "alternating: Algorithm 1's schedule, k D steps then one G step, "
+                        "without the code's 0.5 on D's loss (add --loss minimax for its G loss too)")
     t.add_argument("-k", type=_positive_int, help="D steps per G step (alternating only)")
     t.add_argument("--epochs", type=_positive_int, default=100)
     t.add_argument("--batch-size", type=_positive_int)
@@ -125,15 +125,15 @@ def _cmd_train(args) -> int:
               f"output {args.out}", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
-    print(f"done: {trainer.epoch} epochs, {trainer.gan.iterations} iterations, "
+    its = trainer.gan.iterations
+    inside = its - trainer.epoch * trainer.iters_per_epoch
+    where = f" (stopped inside epoch {trainer.epoch + 1} by --max-iterations)" if inside else ""
+    print(f"done: {trainer.epoch} complete epochs, {its} iterations{where}, "
           f"{time.perf_counter() - t0:.1f} s; checkpoint {trainer.ckpt_path}")
     return 0
 
 
 def _load_generator(path, device):
-    from .backend import get_device
-    from .gan import NoisePrior
-    from .models import build_generator
     from .train import generator_from_checkpoint
 
     return generator_from_checkpoint(path, device)

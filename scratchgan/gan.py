@@ -76,6 +76,7 @@ class NoisePrior:
     def sample(self, m: int, rng, dtype=np.float32):
         """``m`` noise vectors, shape ``(m, dim)``, drawn with ``rng`` (on its device)."""
         shape = (m, self.dim)
+        dtype = np.dtype(dtype).type
         if self.kind == "normal":
             return rng.standard_normal(shape, dtype=dtype)
         half = math.sqrt(3.0) if self.kind == "uniform-sqrt3" else 1.0
@@ -134,7 +135,8 @@ class StatsLog:
 
 
 def _grad_norm(model, xp):
-    return xp.sqrt(sum((g * g).sum(dtype=xp.float64) for g in model.grads.values()))
+    """‖∇θ‖₂ over all of a model's gradients (dot products: no temporaries)."""
+    return xp.sqrt(sum(xp.vdot(g.ravel(), g.ravel()) for g in model.grads.values()))
 
 
 # ---------------------------------------------------------------------------
@@ -205,8 +207,11 @@ class GAN:
 
     # -- Algorithm 1 ---------------------------------------------------------------
     def _check_batch(self, x):
+        """The real minibatch as a 2-D array in the networks' dtype."""
         if getattr(x, "ndim", None) != 2:
             raise ValueError(f"real minibatch must be 2-D (m, features), got shape {getattr(x, 'shape', None)}")
+        # a float64 batch would silently promote every product to float64
+        return x if x.dtype == self.dtype else x.astype(self.dtype)
 
     def d_step(self, x):
         """Lines 3–5: one discriminator update on the real minibatch ``x``.
@@ -216,7 +221,7 @@ class GAN:
         passes, and no cache is overwritten between forward and backward.
         """
         xp = self.xp
-        self._check_batch(x)
+        x = self._check_batch(x)
         m = x.shape[0]
         z = self.sample_noise(m)                               # line 3: z ~ p_g(z)
         fake = self.G.forward(z, train=True)                   # G(z); no G gradient here
@@ -250,7 +255,7 @@ class GAN:
         pass, gradients of D's and G's objectives at the same parameters, then
         both updated. k = 1 by construction."""
         xp = self.xp
-        self._check_batch(x)
+        x = self._check_batch(x)
         m = x.shape[0]
         z = self.sample_noise(m)
         fake = self.G.forward(z, train=True)
@@ -308,7 +313,11 @@ class GAN:
 
     # -- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything needed to resume: both networks, both optimisers, the counter."""
+        """Both networks, both optimisers and the iteration counter.
+
+        The random generator's state is not included (CuPy's cannot be
+        serialised): to resume exactly, re-seed at known points, as
+        :class:`scratchgan.train.Trainer` does with ``(seed, epoch)``."""
         out = {f"G/{k}": v for k, v in self.G.state_dict().items()}
         out.update({f"D/{k}": v for k, v in self.D.state_dict().items()})
         out.update({f"g_opt/{k}": v for k, v in self.g_opt.state_dict().items()})

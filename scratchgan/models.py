@@ -17,8 +17,9 @@ PAPER.md §0–§3):
   with k = 1 (§3.1–3.2).
 
 Deviations from the paper's *text* (not its code) are listed in
-:data:`PAPER_DEVIATIONS`; ``--update alternating`` gives Algorithm 1 as
-printed.
+:data:`PAPER_DEVIATIONS`; ``--update alternating --loss minimax`` gives
+Algorithm 1 as printed (alternating updates, no 0.5 on D's loss, G descending
+log(1 − D(G(z)))).
 """
 
 from __future__ import annotations

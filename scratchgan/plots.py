@@ -120,7 +120,7 @@ def figure2(samples, train_images, path, rows=4, cols=5):
     distance) to the sample beside it, to show the model has not memorised."""
     samples = to_numpy(samples)[: rows * cols].reshape(rows, cols, -1)
     nn = nearest_neighbours(samples[:, -1], train_images)
-    neighbours = to_numpy(train_images[nn]) if get_array_module(train_images) is np else to_numpy(train_images)[nn]
+    neighbours = to_numpy(train_images[get_array_module(train_images).asarray(nn)])
     tiles = np.concatenate([samples, neighbours[:, None, :]], axis=1).reshape(rows * (cols + 1), -1)
     from matplotlib.figure import Figure
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ import numpy as np
 
 from . import losses as _losses
 from .backend import get_device, to_numpy
-from .gan import GAN, NoisePrior, NonFiniteLossError, StatsLog
+from .gan import GAN, NoisePrior, StatsLog
 from .models import PRESETS, build_discriminator, build_generator, pixel_logit_bias
 from .network import atomic_savez
 from .optim import SGD, Adam, ExponentialDecay, LinearMomentum
@@ -132,8 +131,11 @@ class TrainConfig:
             raise ValueError(f"update must be 'simultaneous' or 'alternating', got {p['update']!r}")
         if p["update"] == "simultaneous" and int(p["k"]) != 1:
             raise ValueError("simultaneous updates need k = 1; use --update alternating for k > 1")
-        if p["loss"] not in ("non-saturating", "minimax"):
-            p["d_scale"] = 1.0  # the 0.5 belongs to the authors' cross-entropy D loss only
+        p["loss"] = _losses.get(p["loss"]).name  # canonical name ("ns" -> "non-saturating")
+        if p["update"] == "alternating" or p["loss"] not in ("non-saturating", "minimax"):
+            # the 0.5 belongs to the authors' simultaneous cross-entropy update only;
+            # Algorithm 1 (alternating) and the later losses have none
+            p["d_scale"] = 1.0
         return p
 
 
@@ -159,8 +161,7 @@ def build_gan(config: TrainConfig, train_images, steps_per_epoch: int) -> GAN:
         d_opt, g_opt = Adam(D, lr=lr), Adam(G, lr=lr)
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
-    loss = _losses.get(p["loss"], d_scale=p["d_scale"]) if p["loss"] in ("non-saturating", "minimax") \
-        else _losses.get(p["loss"])
+    loss = _losses.get(p["loss"], d_scale=p["d_scale"])
     return GAN(G, D, d_opt, g_opt, NoisePrior(p["noise_dim"], p["prior"]), loss=loss, k=int(p["k"]),
                simultaneous=p["update"] == "simultaneous", seed=config.seed, device=device)
 
@@ -247,6 +248,14 @@ class Trainer:
         self.ckpt_path = os.path.join(self.out_dir, "checkpoint.npz")
         self.metrics_path = os.path.join(self.out_dir, "metrics.jsonl")
         self._lock = acquire_run_lock(self.out_dir)  # before touching any file in it
+        try:
+            self._open(resume, p)
+        except BaseException:
+            release_run_lock(self._lock)
+            raise
+
+    def _open(self, resume, p):
+        config = self.config
         if resume:
             self._resume()
         else:
@@ -259,10 +268,11 @@ class Trainer:
                 json.dump({"config": dataclasses.asdict(config), "resolved": p}, f, indent=2)
 
     # -- checkpoints ---------------------------------------------------------------
-    def save_checkpoint(self):
+    def save_checkpoint(self, partial=None):
         state = self.gan.state_dict()
         state.update(
-            epoch=np.asarray(self.epoch), seed=np.asarray(self.config.seed),
+            epoch=np.asarray(self.epoch), partial_iterations=np.asarray(partial or 0),
+            seed=np.asarray(self.config.seed),
             fixed_z=self.fixed_z, config=np.asarray(_config_to_json(self.config)),
             G_out_dim=np.asarray(self.train_host.shape[1]),
         )
@@ -270,6 +280,12 @@ class Trainer:
 
     def _resume(self):
         state = load_checkpoint(self.ckpt_path)
+        if int(state.get("partial_iterations", 0)):
+            raise ValueError(
+                f"{self.ckpt_path} was written by a run stopped inside epoch {int(state['epoch']) + 1} "
+                f"(--max-iterations, after {int(state['partial_iterations'])} of its iterations); it can be "
+                "sampled and evaluated, but not resumed exactly: start a new run"
+            )
         saved = state["config"]
         for key in ("dataset", "preset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior", "seed"):
             if getattr(saved, key) != getattr(self.config, key):
@@ -344,8 +360,12 @@ class Trainer:
                 if stop_early:
                     break
             bar.close()
-            self.epoch = epoch
-            self._end_of_epoch(epoch, window, time.perf_counter() - t0)
+            done = i + 1
+            if done == self.iters_per_epoch:
+                self.epoch = epoch
+                self._end_of_epoch(epoch, window, time.perf_counter() - t0)
+            else:  # stopped by --max-iterations inside the epoch
+                self._end_of_epoch(epoch, window, time.perf_counter() - t0, partial=done)
             if cfg.max_iterations is not None and total_iters >= cfg.max_iterations:
                 break
         return self.history
@@ -358,11 +378,25 @@ class Trainer:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    def _end_of_epoch(self, epoch, rows, elapsed):
+    def _end_of_epoch(self, epoch, rows, elapsed, partial=None):
+        """Checkpoint, snapshot, pictures and log row after an epoch.
+
+        ``partial``: the run stopped (``max_iterations``) after this many
+        iterations of ``epoch``; the checkpoint records it, ``self.epoch``
+        stays at the last *complete* epoch, and ``--resume`` refuses it (the
+        rest of the epoch's random draws cannot be replayed exactly).
+        """
         from .plots import plot_history, save_grid
 
         cfg = self.config
-        self.save_checkpoint()
+        self.save_checkpoint(partial=partial)
+        if partial:
+            x = self.gan.sample(100, z=self.device.asarray(self.fixed_z))
+            save_grid(x, os.path.join(self.out_dir, "samples", f"epoch_{epoch:04d}_partial.png"), nrow=10,
+                      title=f"epoch {epoch}, {partial} of {self.iters_per_epoch} iterations")
+            plot_history(self.history, os.path.join(self.out_dir, "history.png"),
+                         title=f"{cfg.preset} preset, {cfg.dataset}")
+            return
         if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
             self.gan.G.save(os.path.join(self.out_dir, f"G_epoch_{epoch:04d}.npz"))
         if cfg.sample_every and (epoch % cfg.sample_every == 0 or epoch == cfg.epochs):

@@ -106,7 +106,7 @@ def test_train_writes_a_run(_run_source, capsys):
 def test_train_prints_summary(tmp_path, fake_data, capsys):
     assert main(TRAIN_ARGS + ["--epochs", "1", "--max-iterations", "2", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "done: 1 epochs, 2 iterations" in out
+    assert "done: 0 complete epochs, 2 iterations (stopped inside epoch 1" in out
     assert "Traceback" not in err
 
 
@@ -121,7 +121,7 @@ def test_train_resume(run_dir, fake_data, capsys):
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 0
     state = load_checkpoint(run_dir / "checkpoint.npz")
     assert int(state["epoch"]) == 2 and int(state["iterations"]) == 6
-    assert "done: 2 epochs, 6 iterations" in capsys.readouterr().out
+    assert "done: 2 complete epochs, 6 iterations" in capsys.readouterr().out
     # resuming with another seed is refused, naming the key
     assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--seed", "5"]) == 2
     one_line_error(capsys.readouterr().err, "seed")
@@ -347,7 +347,7 @@ def mnist_run(tmp_path_factory):
 def test_mnist_train_sample(mnist_run, tmp_path, capsys):
     state = load_checkpoint(mnist_run / "checkpoint.npz")
     assert int(state["iterations"]) == 10 and int(state["G_out_dim"]) == 784
-    assert (mnist_run / "samples" / "epoch_0001.png").read_bytes()[:8] == PNG_MAGIC
+    assert (mnist_run / "samples" / "epoch_0001_partial.png").read_bytes()[:8] == PNG_MAGIC
     capsys.readouterr()
     assert main(["sample", str(mnist_run / "checkpoint.npz"), "-n", "50", "--device", "cpu",
                  "--png", str(tmp_path / "g.png"), "--npz", str(tmp_path / "s.npz"),

@@ -185,8 +185,25 @@ def test_generator_from_snapshot(two_epoch_run):
 
 def test_max_iterations_stops_early(tmp_path, data):
     trainer = train(tmp_path, data, epochs=3, max_iterations=5)
-    assert trainer.gan.iterations == 5 and trainer.epoch == 1
-    assert int(load_checkpoint(tmp_path / "checkpoint.npz")["iterations"]) == 5
+    assert trainer.iters_per_epoch > 5
+    # 5 iterations do not complete epoch 1: it must not be recorded as done
+    assert trainer.gan.iterations == 5 and trainer.epoch == 0
+    state = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert int(state["iterations"]) == 5 and int(state["partial_iterations"]) == 5
+    assert int(state["epoch"]) == 0
+    assert (tmp_path / "samples" / "epoch_0001_partial.png").exists()
+    # such a checkpoint cannot be resumed exactly, and says so (and frees the directory)
+    with pytest.raises(ValueError, match="stopped inside epoch 1"):
+        Trainer(make_config(epochs=3), data, tmp_path, progress=False, resume=True)
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_max_iterations_at_an_epoch_boundary_is_a_complete_epoch(tmp_path, data):
+    probe = Trainer(make_config(epochs=1), data, tmp_path / "probe", progress=False)
+    n = probe.iters_per_epoch
+    trainer = train(tmp_path / "run", data, epochs=3, max_iterations=n)
+    assert trainer.epoch == 1
+    assert int(load_checkpoint(tmp_path / "run" / "checkpoint.npz")["partial_iterations"]) == 0
 
 
 def test_batch_larger_than_dataset_rejected(tmp_path):
