@@ -647,3 +647,22 @@ def test_one_dimensional_gan_converges():
     assert abs(x.std() - sd) < 0.1
     assert d_dev < 0.05
     assert cpu < 30.0
+
+
+@pytest.mark.parametrize("xp", BACKENDS)
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_a_float64_batch_trains_a_float32_model_in_float32(xp, simultaneous):
+    """A batch in another dtype is cast to the networks' dtype: the result is the
+    one a float32 batch gives, and nothing is promoted to float64."""
+    results = []
+    for batch_dtype in (np.float32, np.float64):
+        G, D = small_G(dtype=np.float32), small_D(dtype=np.float32)
+        gan = GAN(G, D, SGD(D, lr=0.1), SGD(G, lr=0.1), NoisePrior(NOISE_DIM, "normal"),
+                  simultaneous=simultaneous, seed=3, device=device_for(xp))
+        x = to_xp(xp, host_batch(8, 0).astype(np.float32).astype(batch_dtype))
+        gan.iteration(lambda m: x, 8)
+        params = {**{"G" + k: v for k, v in G.params.items()}, **{"D" + k: v for k, v in D.params.items()}}
+        assert all(p.dtype == np.float32 for p in params.values())
+        results.append({k: to_host(v) for k, v in params.items()})
+    for k in results[0]:
+        np.testing.assert_array_equal(results[0][k], results[1][k])
