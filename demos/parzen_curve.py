@@ -5,7 +5,7 @@ with the paper's protocol (``scratchgan.metrics.parzen_evaluate``: 10,000
 samples, σ chosen on the first 1,000 validation images, all 10,000 test
 images) and plots the curve with Table 1's rows as horizontal lines::
 
-    python demos/parzen_curve.py runs/paper --every 25 --out docs/parzen_curve.png
+    python demos/parzen_curve.py runs/paper runs/alt --every 25 --out docs/parzen_curve.png
 
 Results are cached in ``<run>/parzen.json`` so a second call only evaluates
 new snapshots.
@@ -26,22 +26,29 @@ from scratchgan.metrics import parzen_evaluate
 from scratchgan.train import generator_from_checkpoint
 
 TABLE_1 = {"adversarial nets (paper)": 225, "Deep GSN": 214, "DBN": 138, "stacked CAE": 121}
+COLORS = ("C3", "C2", "C4", "C5")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("run", help="a training output directory")
+    ap.add_argument("runs", nargs="+", help="training output directories (one curve each)")
     ap.add_argument("--every", type=int, default=25, help="evaluate every N-th epoch's snapshot")
     ap.add_argument("--n-test", type=int, default=10000)
     ap.add_argument("--real", type=float, default=None,
                     help="Parzen score of real training images, drawn as a reference line")
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu", "auto"])
-    ap.add_argument("--out", default=None, help="PNG (default: <run>/parzen_curve.png)")
+    ap.add_argument("--out", default=None, help="PNG (default: <first run>/parzen_curve.png)")
     args = ap.parse_args(argv)
+    curves = [(run, evaluate_run(run, args)) for run in args.runs]
+    plot(curves, args)
 
-    cache_path = os.path.join(args.run, "parzen.json")
+
+def evaluate_run(run, args):
+    """Evaluate the run's snapshots (cached in ``<run>/parzen.json``); returns
+    ``(label, rows)``."""
+    cache_path = os.path.join(run, "parzen.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
-    snapshots = sorted(glob.glob(os.path.join(args.run, "G_epoch_*.npz")))
+    snapshots = sorted(glob.glob(os.path.join(run, "G_epoch_*.npz")))
     data = None
     for path in snapshots:
         epoch = int(re.search(r"G_epoch_(\d+)", path).group(1))
@@ -63,25 +70,32 @@ def main(argv=None):
 
     rows = sorted((v for k, v in cache.items() if k.endswith(f":{args.n_test}")), key=lambda v: v["epoch"])
     if not rows:
-        raise SystemExit(f"no snapshots to evaluate in {args.run}")
+        raise SystemExit(f"no snapshots to evaluate in {run}")
+    with open(os.path.join(run, "config.json")) as f:
+        r = json.load(f)["resolved"]
+    return f"{os.path.basename(os.path.normpath(run))}: {r['update']}, {r['loss']}", rows
+
+
+def plot(curves, args):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
-    e = [r["epoch"] for r in rows]
-    ax.errorbar(e, [r["mean"] for r in rows], yerr=[r["std_err"] for r in rows], marker="o", ms=3,
-                color="C0", label="scratchgan, paper preset")
-    for (name, value), color in zip(TABLE_1.items(), ("C3", "C2", "C4", "C5")):
+    for i, (_, (label, rows)) in enumerate(curves):
+        ax.errorbar([r["epoch"] for r in rows], [r["mean"] for r in rows],
+                    yerr=[r["std_err"] for r in rows], marker="o", ms=3, color=f"C{i}", label=label)
+    for (name, value), color in zip(TABLE_1.items(), COLORS):
         ax.axhline(value, ls="--", lw=1, color=color, label=f"{name}: {value}")
     if args.real is not None:
         ax.axhline(args.real, ls=":", lw=1.5, color="k", label=f"10,000 real training images: {args.real:.0f}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Parzen log-likelihood (nats)")
     ax.set_title("MNIST test set, the paper's Parzen protocol")
-    ax.set_ylim(bottom=min(0, min(r["mean"] for r in rows) - 10))
+    lowest = min(r["mean"] for _, (_, rows) in curves for r in rows)
+    ax.set_ylim(bottom=min(0, lowest - 10))
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    out = args.out or os.path.join(args.run, "parzen_curve.png")
+    out = args.out or os.path.join(args.runs[0], "parzen_curve.png")
     fig.savefig(out)
     print(f"wrote {out}")
 
