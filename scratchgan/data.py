@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .network import publish
+
 __all__ = [
     "DataError",
     "Dataset",
@@ -541,7 +543,7 @@ def _download(
             if problem is not None:
                 errors.append(f"{url}: downloaded file rejected: {problem}")
                 continue
-            os.replace(tmp, dest)
+            publish(tmp, dest)
             return dest
         except (OSError, http.client.HTTPException) as err:
             errors.append(f"{url}: {type(err).__name__}: {err}")

@@ -15,7 +15,20 @@ import numpy as np
 from .backend import Device, device_of, get_device, to_numpy
 from .layers import Dropout, Layer
 
-__all__ = ["Sequential", "atomic_savez"]
+__all__ = ["Sequential", "atomic_savez", "publish"]
+
+
+def publish(tmp, path) -> None:
+    """Move the finished temporary file ``tmp`` over ``path`` atomically.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; the
+    published file gets the usual permissions (0o666 less the umask), like any
+    file the user writes.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def atomic_savez(path, arrays: dict) -> None:
@@ -35,7 +48,7 @@ def atomic_savez(path, arrays: dict) -> None:
             np.savez(f, **{k: to_numpy(v) for k, v in arrays.items()})
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

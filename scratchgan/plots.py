@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from .backend import get_array_module, to_numpy
+from .network import publish
 
 __all__ = ["image_grid", "save_grid", "plot_history", "nearest_neighbours", "figure2"]
 
@@ -25,7 +26,7 @@ def _atomic_figure_save(fig, path, **kw):
     os.close(fd)
     try:
         fig.savefig(tmp, **kw)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -389,6 +389,14 @@ class Trainer:
         from .plots import plot_history, save_grid
 
         cfg = self.config
+        if not partial:
+            # the log row first: if the process dies before the checkpoint is
+            # written, resuming from the previous one drops this row again
+            summary = {"kind": "epoch", "epoch": epoch, "step": self.gan.iterations,
+                       "elapsed_s": round(elapsed, 2),
+                       **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "step"}}
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(summary) + "\n")
         self.save_checkpoint(partial=partial)
         if partial:
             x = self.gan.sample(100, z=self.device.asarray(self.fixed_z))
@@ -405,11 +413,6 @@ class Trainer:
                       nrow=10, title=f"epoch {epoch}")
         plot_history(self.history, os.path.join(self.out_dir, "history.png"),
                      title=f"{cfg.preset} preset, {cfg.dataset}")
-        summary = {"kind": "epoch", "epoch": epoch, "step": self.gan.iterations,
-                   "elapsed_s": round(elapsed, 2),
-                   **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "step"}}
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(summary) + "\n")
         if self.progress:
             print(f"epoch {epoch}: D {summary['d_loss']:.4f}  G {summary['g_loss']:.4f}  "
                   f"D(x) {summary['d_real']:.3f}  D(G(z)) {summary['d_fake']:.3f}  "

@@ -311,3 +311,19 @@ def test_numpy_cupy_network_parity(which, dtype, tol):
     np.testing.assert_allclose(to_host(dx_d), dx_h, rtol=tol, atol=tol)
     for k, g in host.grads.items():
         np.testing.assert_allclose(to_host(device.grads[k]), g, rtol=tol, atol=tol)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """Checkpoints and pictures are readable like any file the user writes
+    (mkstemp's private 0600 must not leak into the published file)."""
+    from scratchgan.network import atomic_savez
+    from scratchgan.plots import save_grid
+
+    old = os.umask(0o022)
+    try:
+        atomic_savez(tmp_path / "a.npz", {"x": np.zeros(3)})
+        save_grid(np.zeros((4, 784)), tmp_path / "g.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "g.png").stat().st_mode & 0o777 == 0o644
