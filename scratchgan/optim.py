@@ -17,7 +17,6 @@ The paper's schedule (PAPER.md §3.4, from pylearn2's ``ExponentialDecay`` and
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -100,18 +99,23 @@ def as_schedule(value, name="value"):
 # ---------------------------------------------------------------------------
 # Base class
 # ---------------------------------------------------------------------------
-_POOL = None
+BLOCK = 1 << 15  # elements per block of a CPU update: a few blocks fit in L2
 
 
-def _thread_pool():
-    """One shared pool of (at most 4) threads for CPU parameter updates."""
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+def blocks(*arrays):
+    """Matching flat slices of ``arrays`` (same size), ``BLOCK`` elements at a time.
 
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix="scratchgan-optim")
-    return _POOL
+    An update like ``v *= μ; v −= η·g; θ += v`` makes three passes. Over a whole
+    multi-megabyte array each pass streams every operand from memory again;
+    over an L2-sized block the second and third passes find it in the cache,
+    so ``v``, ``g`` and ``θ`` cross the memory bus about once each. On the GPU
+    there is a single block: one kernel per pass covers the whole array.
+    """
+    flat = [a.reshape(-1) for a in arrays]
+    n = flat[0].size
+    step = BLOCK if get_array_module(arrays[0]) is np else max(n, 1)
+    for i in range(0, n, step):
+        yield [f[i:i + step] for f in flat]
 
 
 class Optimizer:
@@ -139,6 +143,16 @@ class Optimizer:
         self.t = 0  # updates made so far
         self.state: dict = {}  # per-parameter buffers, by name
 
+    def _scratch(self, like):
+        """A temporary with ``like``'s shape, dtype and device: a view of one
+        buffer kept between updates (``like`` is a block, so it is small on
+        the CPU)."""
+        buf = getattr(self, "_scratch_buf", None)  # not optimiser state: never saved
+        if (buf is None or buf.size < like.size or buf.dtype != like.dtype
+                or get_array_module(buf) is not get_array_module(like)):
+            buf = self._scratch_buf = get_array_module(like).empty(like.size, dtype=like.dtype)
+        return buf[:like.size].reshape(like.shape)
+
     def _buffer(self, key, name, like):
         full = f"{key}:{name}"
         buf = self.state.get(full)
@@ -149,21 +163,12 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter from its current gradient."""
-        params, grads = self.model.params, self.model.grads
-        work = sorted(((n, p, grads[n]) for n, p in params.items()), key=lambda w: -w[1].size)
-        if len(work) > 1 and get_array_module(work[0][1]) is np:
-            # Each array's update is independent and NumPy releases the GIL in
-            # element-wise loops, so on the CPU the arrays are updated on several
-            # threads (the BLAS threads are idle at this point). Same numbers as
-            # a plain loop; on the GPU the kernels are queued one after another.
-            list(_thread_pool().map(self._update_one, work))
-        else:
-            for item in work:
-                self._update_one(item)
+        grads = self.model.grads
+        for name, p in self.model.params.items():
+            self._update_one(name, p, grads[name])
         self.t += 1
 
-    def _update_one(self, item) -> None:
-        name, p, g = item
+    def _update_one(self, name, p, g) -> None:
         self._update(name, p, g)
         if self.max_col_norm is not None and name.endswith("W") and p.ndim == 2:
             self._apply_max_col_norm(p)
@@ -230,10 +235,12 @@ class SGD(Optimizer):
         if self._plain:
             p -= lr * g
             return
+        xp = get_array_module(p)
         v = self._buffer(name, "v", p)
-        v *= mu
-        v -= lr * g
-        p += v
+        for pb, gb, vb in blocks(p, g, v):  # same numbers as whole arrays, less memory traffic
+            vb *= mu
+            vb -= xp.multiply(gb, lr, out=self._scratch(gb))
+            pb += vb
 
 
 # ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The fast paths equal plain reference formulas.
 
 * Maxout's running-max forward and compare-with-output backward against the
-  textbook ``argmax`` / ``take_along_axis`` / one-hot version.
+  textbook ``argmax`` / ``take_along_axis`` / one-hot version; its no-tie
+  shortcut against its general first-hit loop.
 * One whole training iteration of the paper's model (Algorithm 1, k = 1,
   non-saturating, momentum SGD, dropout) against the same iteration written out
   with plain NumPy formulas, consuming the same random numbers.
@@ -23,10 +24,10 @@ TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
 def maxout_reference(x, W, b, units, pieces, dy):
-    z = (x @ W + b).reshape(len(x), units, pieces)
-    win = z.argmax(axis=2)
-    y = np.take_along_axis(z, win[:, :, None], axis=2)[:, :, 0]
-    dz = (dy[:, :, None] * (win[:, :, None] == np.arange(pieces))).reshape(len(x), -1)
+    z = (x @ W + b).reshape(len(x), pieces, units)  # piece-major columns
+    win = z.argmax(axis=1)
+    y = np.take_along_axis(z, win[:, None, :], axis=1)[:, 0, :]
+    dz = (dy[:, None, :] * (win[:, None, :] == np.arange(pieces)[:, None])).reshape(len(x), -1)
     return y, x.T @ dz, dz.sum(0), dz @ W.T
 
 
@@ -48,11 +49,32 @@ def test_maxout_matches_reference(dtype, m, n_in, units, pieces):
 
 def test_maxout_ties_route_to_first_piece_like_argmax():
     layer = Maxout(1, 2, 4, init="zeros", dtype=np.float64)
-    layer.params["b"][:] = [1.0, 3.0, 3.0, 0.0, 2.0, 2.0, 2.0, 2.0]  # ties in both units
+    # per unit: unit 0 = [1, 3, 3, 0], unit 1 = [2, 2, 2, 2] (ties in both units)
+    layer.params["b"][:] = Maxout.from_unit_major(np.array([1.0, 3.0, 3.0, 0.0, 2.0, 2.0, 2.0, 2.0]), 2, 4)
     x = np.zeros((1, 1))
     layer.forward(x)
     layer.backward(np.array([[10.0, 20.0]]))
-    np.testing.assert_array_equal(layer.grads["b"], [0, 10, 0, 0, 20, 0, 0, 0])
+    want = Maxout.from_unit_major(np.array([0.0, 10, 0, 0, 20, 0, 0, 0]), 2, 4)
+    np.testing.assert_array_equal(layer.grads["b"], want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_maxout_general_routing_equals_the_no_tie_shortcut(dtype, monkeypatch):
+    """Without ties, the first-hit loop (used on ties and on the GPU) gives the
+    same gradients as the one-pass shortcut."""
+    import scratchgan.layers as L
+
+    rs = np.random.default_rng(9)
+    layer = Maxout(30, 20, 5, init="normal", std=1.0, rng=2, dtype=dtype)
+    x, dy = rs.standard_normal((16, 30)).astype(dtype), rs.standard_normal((16, 20)).astype(dtype)
+    layer.forward(x)
+    dx = layer.backward(dy)
+    fast = [dx, layer.grads["W"].copy(), layer.grads["b"].copy()]
+    monkeypatch.setattr(L.np, "count_nonzero", lambda a: -1)  # force the general loop
+    layer.forward(x)
+    slow = [layer.backward(dy), layer.grads["W"], layer.grads["b"]]
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------------------
@@ -93,19 +115,24 @@ def _reference_iteration(P, x, rng, m, lr, mu, V):
         g.update({"G0W": z.T @ dh1, "G0b": dh1.sum(0)})
         return g
 
-    def maxout(v, W, b):
-        z = (v @ W + b).reshape(len(v), 5, 3)
-        w = z.argmax(2)
-        return np.take_along_axis(z, w[:, :, None], 2)[:, :, 0], w
+    def maxout(v, W, b):  # 5 units × 3 pieces, piece-major columns
+        z = (v @ W + b).reshape(len(v), 3, 5)
+        w = z.argmax(1)
+        return np.take_along_axis(z, w[:, None, :], 1)[:, 0, :], w
+
+    def keep(shape, q):  # Bernoulli(q) from 32-bit halves of the raw 64-bit words
+        n = math.prod(shape)
+        words = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        return words.reshape(shape) < round(q * 2**32)
 
     def D(v):
-        masks = [(rng.random(v.shape, dtype=v.dtype) < 0.8) / dt(0.8)]
+        masks = [keep(v.shape, 0.8) / dt(0.8)]
         d0 = v * masks[0]
         y1, w1 = maxout(d0, P["D1W"], P["D1b"])
-        masks.append((rng.random(y1.shape, dtype=v.dtype) < 0.5) / dt(0.5))
+        masks.append(keep(y1.shape, 0.5) / dt(0.5))
         d1 = y1 * masks[1]
         y2, w2 = maxout(d1, P["D3W"], P["D3b"])
-        masks.append((rng.random(y2.shape, dtype=v.dtype) < 0.5) / dt(0.5))
+        masks.append(keep(y2.shape, 0.5) / dt(0.5))
         d2 = y2 * masks[2]
         return d2 @ P["D5W"] + P["D5b"], (masks, d0, w1, d1, w2, d2)
 
@@ -113,10 +140,10 @@ def _reference_iteration(P, x, rng, m, lr, mu, V):
         masks, d0, w1, d1, w2, d2 = cache
         g = {"D5W": d2.T @ dlogit, "D5b": dlogit.sum(0)}
         dy2 = (dlogit @ P["D5W"].T) * masks[2]
-        dz2 = (dy2[:, :, None] * (w2[:, :, None] == np.arange(3))).reshape(len(dy2), -1)
+        dz2 = (dy2[:, None, :] * (w2[:, None, :] == np.arange(3)[:, None])).reshape(len(dy2), -1)
         g.update({"D3W": d1.T @ dz2, "D3b": dz2.sum(0)})
         dy1 = (dz2 @ P["D3W"].T) * masks[1]
-        dz1 = (dy1[:, :, None] * (w1[:, :, None] == np.arange(3))).reshape(len(dy1), -1)
+        dz1 = (dy1[:, None, :] * (w1[:, None, :] == np.arange(3)[:, None])).reshape(len(dy1), -1)
         g.update({"D1W": d0.T @ dz1, "D1b": dz1.sum(0)})
         return g, (dz1 @ P["D1W"].T) * masks[0]
 
@@ -181,7 +208,7 @@ def test_whole_iteration_cpu_gpu_parity(dtype):
         gan = GAN(G, D, SGD(D, lr=0.1, momentum=0.5), SGD(G, lr=0.1, momentum=0.5), NoisePrior(6),
                   loss="non-saturating", k=1, seed=0, device=dev)
         # the same host stream for noise and masks on either device
-        gan.rng = np.random.default_rng(42) if device == "cpu" else HostMaskRng(42, cupy)
+        gan.rng = HostMaskRng(42, np if device == "cpu" else cupy)
         D.set_rng(gan.rng)
         x = dev.asarray(np.random.default_rng(1).random((8, 11)).astype(dtype))
         for _ in range(2):

@@ -26,6 +26,7 @@ from scratchgan.layers import (
     ReLU,
     Sigmoid,
     Tanh,
+    bernoulli,
     init_weight,
     sigmoid,
 )
@@ -44,9 +45,9 @@ def maxout_gap(x, W, b, n_units, n_pieces):
     """Smallest gap between the best and second-best piece of any unit."""
     if n_pieces == 1:
         return np.inf
-    z = (x @ W + b).reshape(x.shape[0], n_units, n_pieces)
-    top2 = np.sort(z, axis=2)[:, :, -2:]
-    return float((top2[:, :, 1] - top2[:, :, 0]).min())
+    z = (x @ W + b).reshape(x.shape[0], n_pieces, n_units)
+    top2 = np.sort(z, axis=1)[:, -2:, :]
+    return float((top2[:, 1] - top2[:, 0]).min())
 
 
 def make_linear(xp, n_in, n_out, rs):
@@ -308,34 +309,53 @@ def test_sigmoid_matches_the_textbook_formula(xp, dtype):
 # ---------------------------------------------------------------------------
 # Maxout
 # ---------------------------------------------------------------------------
-def test_maxout_groups_consecutive_columns(xp):
-    """Unit j takes the max over columns j*p .. j*p+p-1 (pylearn2's grouping)."""
+def test_maxout_columns_are_piece_major(xp):
+    """Unit j takes the max over columns j, j + n_units, j + 2·n_units, … (piece-major)."""
     layer = Maxout(1, 2, 3, dtype=F64)
-    # columns:           unit 0: 0  1  2 | unit 1: 3  4  5
-    layer.params["W"][...] = [[0.0, 5.0, 1.0, 2.0, 0.0, 7.0]]
+    # columns:           piece 0: units 0 1 | piece 1: units 0 1 | piece 2: units 0 1
+    layer.params["W"][...] = [[0.0, 5.0, 1.0, 2.0, 3.0, 7.0]]
     layer = on(xp, layer)
     x = to_xp(xp, np.array([[1.0], [-1.0]]))
     y = to_host(layer.forward(x))
-    # row 0: z = W, maxima 5 (col 1) and 7 (col 5); row 1: z = -W, maxima 0 (col 0) and 0 (col 4).
-    # A strided grouping (unit j = columns j, j+2, j+4) would give [[1, 7], [0, -2]] instead.
-    np.testing.assert_array_equal(y, [[5.0, 7.0], [0.0, 0.0]])
+    # row 0: unit 0 = max(0, 1, 3) (col 4), unit 1 = max(5, 2, 7) (col 5);
+    # row 1: unit 0 = max(-0, -1, -3) (col 0), unit 1 = max(-5, -2, -7) (col 3).
+    # pylearn2's unit-major grouping (unit j = columns 3j..3j+2) would give [[5, 7], [0, -2]].
+    np.testing.assert_array_equal(y, [[3.0, 7.0], [0.0, -2.0]])
     dy = np.array([[1.0, 10.0], [100.0, 1000.0]])
     dx = to_host(layer.backward(to_xp(xp, dy)))
-    dz = np.array([[0, 1, 0, 0, 0, 10], [100, 0, 0, 0, 1000, 0]], dtype=F64)
+    dz = np.array([[0, 0, 0, 0, 1, 10], [100, 0, 0, 1000, 0, 0]], dtype=F64)
     np.testing.assert_array_equal(to_host(layer.grads["b"]), dz.sum(axis=0))
     np.testing.assert_array_equal(to_host(layer.grads["W"]), np.array([[1.0, -1.0]]) @ dz)
-    np.testing.assert_array_equal(dx, dz @ np.array([[0.0, 5.0, 1.0, 2.0, 0.0, 7.0]]).T)
+    np.testing.assert_array_equal(dx, dz @ np.array([[0.0, 5.0, 1.0, 2.0, 3.0, 7.0]]).T)
+
+
+def test_maxout_from_unit_major_matches_pylearn2_grouping(xp):
+    """Parameters in pylearn2's order (unit j = columns j·p … j·p + p − 1),
+    converted with ``from_unit_major``, give pylearn2's outputs."""
+    rs = np.random.default_rng(5)
+    n_in, units, pieces = 4, 3, 5
+    W_pl2, b_pl2 = rs.standard_normal((n_in, units * pieces)), rs.standard_normal(units * pieces)
+    x = rs.standard_normal((6, n_in))
+    expected = (x @ W_pl2 + b_pl2).reshape(6, units, pieces).max(axis=2)  # pylearn2's fprop
+    layer = Maxout(n_in, units, pieces, dtype=F64)
+    layer.params["W"][...] = Maxout.from_unit_major(W_pl2, units, pieces)
+    layer.params["b"][...] = Maxout.from_unit_major(b_pl2, units, pieces)
+    np.testing.assert_allclose(to_host(on(xp, layer).forward(to_xp(xp, x))), expected, rtol=1e-14)
+    with pytest.raises(ValueError, match="columns"):
+        Maxout.from_unit_major(W_pl2[:, :-1], units, pieces)
 
 
 def test_maxout_ties_go_to_the_first_piece(xp):
     layer = Maxout(1, 3, 3, dtype=F64)
-    #              unit 0: tie 0,1 | unit 1: tie 1,2 | unit 2: three-way tie
-    layer.params["W"][...] = [[3.0, 3.0, 1.0, 0.0, 2.0, 2.0, 4.0, 4.0, 4.0]]
+    #  per unit (unit-major): unit 0: tie 0,1 | unit 1: tie 1,2 | unit 2: three-way tie
+    W_units = np.array([[3.0, 3.0, 1.0, 0.0, 2.0, 2.0, 4.0, 4.0, 4.0]])
+    layer.params["W"][...] = Maxout.from_unit_major(W_units, 3, 3)
     layer = on(xp, layer)
     y = layer.forward(to_xp(xp, np.array([[1.0]])))
     np.testing.assert_array_equal(to_host(y), [[3.0, 2.0, 4.0]])
     layer.backward(to_xp(xp, np.array([[1.0, 2.0, 3.0]])))
-    expected = np.array([[1.0, 0, 0, 0, 2.0, 0, 3.0, 0, 0]])  # only the first maximal piece
+    # only the first maximal piece of each unit (written per unit, then reordered)
+    expected = Maxout.from_unit_major(np.array([[1.0, 0, 0, 0, 2.0, 0, 3.0, 0, 0]]), 3, 3)
     np.testing.assert_array_equal(to_host(layer.grads["W"]), expected)
     np.testing.assert_array_equal(to_host(layer.grads["b"]), expected[0])
 
@@ -361,8 +381,8 @@ def test_dropout_backward_applies_the_forward_mask(xp, dtype, p):
     layer = Dropout(p, rng=rng_for(xp, 7))
     y = layer.forward(x)
     dx = layer.backward(dy)
-    # The same draw, made independently: kept where u < 1 - p, scaled by 1/(1 - p).
-    kept = rng_for(xp, 7).random(x.shape, dtype=dtype) < 1 - p
+    # The same draw, made independently: kept with probability 1 - p, scaled by 1/(1 - p).
+    kept = bernoulli(rng_for(xp, 7), x.shape, 1 - p)
     scale = dtype(1 / (1 - p))
     assert y.dtype == dtype and dx.dtype == dtype
     assert bool(xp.all(y == xp.where(kept, x * scale, 0)))
@@ -430,6 +450,34 @@ def test_dropout_without_rng_is_a_clear_error(xp):
         Dropout(0.5).forward(xp.ones((2, 2)))
 
 
+@pytest.mark.parametrize("q", [0.0, 0.2, 0.5, 0.8, 1.0])
+def test_bernoulli_frequency_and_pairs(xp, q):
+    """P(True) = q, and neighbours (the two halves of one 64-bit word on the
+    CPU) are independent: P(both) = q²."""
+    n = 400_000
+    k = to_host(bernoulli(rng_for(xp, 11), (n // 2, 2), q))
+    assert k.dtype == bool and k.shape == (n // 2, 2)
+    sd = max(np.sqrt(q * (1 - q) / n), 1e-12)
+    assert abs(k.mean() - q) < 5 * sd
+    both = (k[:, 0] & k[:, 1]).mean()
+    assert abs(both - q * q) < 5 * max(np.sqrt(q * q * (1 - q * q) / (n // 2)), 1e-12)
+
+
+def test_bernoulli_numpy_compares_raw_words():
+    """The NumPy draw is ``word < round(q·2³²)`` over consecutive 32-bit
+    halves of the bit generator's 64-bit outputs (odd sizes drop the last half)."""
+    q = 0.3
+    got = bernoulli(np.random.default_rng(4), (3, 5), q)
+    words = np.random.default_rng(4).bit_generator.random_raw(8).view(np.uint32)[:15]
+    np.testing.assert_array_equal(got, (words < round(q * 2**32)).reshape(3, 5))
+
+
+@pytest.mark.parametrize("q", [-0.1, 1.5, float("nan")])
+def test_bernoulli_rejects_q_outside_unit_interval(q):
+    with pytest.raises(ValueError, match="q must be in"):
+        bernoulli(np.random.default_rng(0), (2,), q)
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])
 def test_dropout_rejects_invalid_p(p):
     with pytest.raises(ValueError, match="probability p must be in"):
@@ -469,7 +517,7 @@ def test_numpy_cupy_parity(name, dtype, tol):
             break
     device = copy.deepcopy(host).to("gpu")
     if isinstance(host, Dropout):  # the same mask on both: drawn on the host
-        host.rng, device.rng = np.random.default_rng(seed), HostMaskRng(seed, cupy)
+        host.rng, device.rng = HostMaskRng(seed, np), HostMaskRng(seed, cupy)
     y_h = host.forward(x)
     y_d = device.forward(cupy.asarray(x))
     dy = rs.standard_normal(y_h.shape).astype(dtype)

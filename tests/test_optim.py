@@ -70,6 +70,30 @@ def test_momentum_sgd_matches_the_closed_form(xp, changing):
                                    p0["W"] - lr * gs[0]["W"] * (3 + 2 * mu + mu**2), rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_update_equals_the_whole_array_formula(xp, dtype):
+    """A parameter spanning several CPU blocks (and a partial last one) gets
+    bit-for-bit the update of the whole-array formula; the scratch buffer is
+    not part of the saved state."""
+    from scratchgan import optim
+
+    shape = (3, optim.BLOCK + 5)  # 3 full blocks and a partial one on the CPU
+    model = tiny_model(xp, seed=2, shape=shape)
+    model.params = {k: v.astype(dtype) for k, v in model.params.items()}
+    model.grads = {k: v.astype(dtype) for k, v in model.grads.items()}
+    p = {k: to_host(v).copy() for k, v in model.params.items()}
+    vel = {k: np.zeros_like(v) for k, v in p.items()}
+    opt = SGD(model, lr=0.1, momentum=0.7)
+    for step, gs in enumerate(gradient_sequence(3, 3, shape)):
+        set_grads(model, xp, {k: g.astype(dtype) for k, g in gs.items()})
+        opt.step()
+        for k in p:
+            vel[k] = dtype(0.7) * vel[k] - dtype(0.1) * gs[k].astype(dtype)
+            p[k] = p[k] + vel[k]
+            np.testing.assert_array_equal(to_host(model.params[k]), p[k])
+    assert sorted(opt.state_dict()) == ["buf/W:v", "buf/b:v", "t"]
+
+
 def test_plain_sgd(xp):
     model = tiny_model(xp)
     W0 = to_host(model.params["W"]).copy()
