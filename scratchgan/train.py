@@ -34,6 +34,7 @@ import numpy as np
 from . import losses as _losses
 from .backend import get_device, to_numpy
 from .gan import GAN, NoisePrior, StatsLog
+from .layers import Maxout
 from .models import PRESETS, build_discriminator, build_generator, pixel_logit_bias
 from .network import atomic_savez
 from .optim import SGD, Adam, ExponentialDecay, LinearMomentum
@@ -180,6 +181,20 @@ def _read_npz(path) -> dict:
         raise ValueError(f"{path} is not a readable scratchgan checkpoint ({err})") from None
 
 
+def _maxout_columns_to_piece_major(state, D) -> dict:
+    """A checkpoint from before Maxout stored its columns piece-major: reorder
+    D's maxout weights, biases and their momentum buffers (pylearn2's
+    unit-major order → ours, :meth:`Maxout.from_unit_major`)."""
+    state = dict(state)
+    for i, layer in enumerate(D.layers):
+        if isinstance(layer, Maxout):
+            for name in ("W", "b"):
+                for key in (f"D/{i}.{name}", f"d_opt/buf/{i}.{name}:v"):
+                    if key in state:
+                        state[key] = Maxout.from_unit_major(np.asarray(state[key]), layer.n_units, layer.n_pieces)
+    return state
+
+
 def load_checkpoint(path) -> dict:
     """Read a checkpoint written by :class:`Trainer` into a dict of host arrays
     plus ``"config"`` (a :class:`TrainConfig`)."""
@@ -275,6 +290,7 @@ class Trainer:
             seed=np.asarray(self.config.seed),
             fixed_z=self.fixed_z, config=np.asarray(_config_to_json(self.config)),
             G_out_dim=np.asarray(self.train_host.shape[1]),
+            maxout_columns=np.asarray("piece-major"),
         )
         atomic_savez(self.ckpt_path, state)
 
@@ -293,6 +309,8 @@ class Trainer:
                     f"--resume: {key} is {getattr(self.config, key)!r} here but "
                     f"{getattr(saved, key)!r} in {self.ckpt_path}"
                 )
+        if "maxout_columns" not in state:  # written before Maxout's columns became piece-major
+            state = _maxout_columns_to_piece_major(state, self.gan.D)
         self.gan.load_state_dict(state)
         self.epoch = int(state["epoch"])
         self.fixed_z = state["fixed_z"]
