@@ -10,7 +10,11 @@ PAPER.md §0–§3):
   ``logit(mean pixel over the training set)`` clipped to ``[1e-7, 1 − 1e-7]`` (§1);
 * **D**: Dropout(0.2) on the pixels, Maxout 784→240×5, Dropout(0.5),
   Maxout 240→240×5, Dropout(0.5), Linear 240→1 (a logit; the sigmoid lives in
-  the loss); weights U(±0.005), biases 0; no max-norm for MNIST (§2, §3.3);
+  the loss); weights U(±0.005), biases 0; no max-norm for MNIST (§2, §3.3).
+  One difference from the code: each Maxout stores its 1200 columns
+  piece-major, pylearn2 unit-major — a fixed permutation of the columns, so
+  the same function and the same initial distribution
+  (:meth:`~scratchgan.layers.Maxout.from_unit_major` converts);
 * momentum SGD, batch 100, lr 0.1 divided by 1.000004 after every update
   (floor 1e-6), momentum 0.5 → 0.7 linearly by epoch 250 (§3.4);
 * non-saturating G loss, D loss scaled by 0.5, **simultaneous** D/G updates
