@@ -12,7 +12,9 @@ Conventions (as in CS231n and numpy-ml):
 * ``forward`` caches exactly what ``backward`` needs and nothing more: the input
   for Linear, a boolean mask for LeakyReLU, the scaled mask for Dropout, the
   *output* for ReLU, Tanh and Sigmoid, the input, pieces and output for Maxout.
-  ``backward`` before any ``forward`` is an error.
+  ``backward`` before any ``forward`` is an error, and a caller must not
+  change a forward output in place before the backward pass that uses it
+  (ReLU, Tanh and Sigmoid keep their output as the cache).
 * Every function takes its array module from its input,
   ``xp = get_array_module(x)``, so the same code runs on NumPy and CuPy.
 
@@ -424,7 +426,7 @@ class Maxout(Layer):
         xp = get_array_module(x)
         m = x.shape[0]
         W = self.params["W"]
-        z = xp.matmul(x, W, out=self._buffer("z", xp, (m, W.shape[1]), W.dtype))
+        z = xp.matmul(x, W, out=self._buffer("z", xp, (m, W.shape[1]), xp.result_type(x, W)))
         z += self.params["b"]
         z = z.reshape(m, self.n_pieces, self.n_units)
         # y = max over the pieces, as a running maximum over the contiguous

@@ -111,11 +111,14 @@ def blocks(*arrays):
     so ``v``, ``g`` and ``θ`` cross the memory bus about once each. On the GPU
     there is a single block: one kernel per pass covers the whole array.
     """
+    if get_array_module(arrays[0]) is not np or not all(a.flags.c_contiguous for a in arrays):
+        # (a non-contiguous array would be *copied* by reshape(-1), and the
+        # update written into the copy: update such arrays whole)
+        yield list(arrays)
+        return
     flat = [a.reshape(-1) for a in arrays]
-    n = flat[0].size
-    step = BLOCK if get_array_module(arrays[0]) is np else max(n, 1)
-    for i in range(0, n, step):
-        yield [f[i:i + step] for f in flat]
+    for i in range(0, flat[0].size, BLOCK):
+        yield [f[i:i + BLOCK] for f in flat]
 
 
 class Optimizer:

@@ -189,7 +189,9 @@ def _maxout_columns_to_piece_major(state, D) -> dict:
     for i, layer in enumerate(D.layers):
         if isinstance(layer, Maxout):
             for name in ("W", "b"):
-                for key in (f"D/{i}.{name}", f"d_opt/buf/{i}.{name}:v"):
+                # the parameter, and every optimiser buffer of it (SGD's v, Adam's m and v)
+                keys = [f"D/{i}.{name}"] + [k for k in state if k.startswith(f"d_opt/buf/{i}.{name}:")]
+                for key in keys:
                     if key in state:
                         state[key] = Maxout.from_unit_major(np.asarray(state[key]), layer.n_units, layer.n_pieces)
     return state

@@ -94,6 +94,21 @@ def test_blocked_update_equals_the_whole_array_formula(xp, dtype):
     assert sorted(opt.state_dict()) == ["buf/W:v", "buf/b:v", "t"]
 
 
+@pytest.mark.parametrize("layout", ["fortran", "transposed"])
+def test_momentum_update_reaches_non_contiguous_parameters(layout):
+    """A parameter that is not C-contiguous (a custom layer's, a tied transpose)
+    is updated in place too, not through a flattened copy."""
+    base = np.zeros((300, 200), np.float32)
+    W = np.asfortranarray(base) if layout == "fortran" else base.T
+    model = SimpleNamespace(params={"W": W}, grads={"W": np.ones_like(W)})
+    opt = SGD(model, lr=0.1, momentum=0.5)
+    opt.step()
+    opt.step()
+    np.testing.assert_allclose(W, -0.1 - (0.5 * 0.1 + 0.1), rtol=1e-6)  # v1 = -0.1, v2 = -0.15
+    if layout == "transposed":
+        np.testing.assert_allclose(base, W.T)
+
+
 def test_plain_sgd(xp):
     model = tiny_model(xp)
     W0 = to_host(model.params["W"]).copy()
