@@ -1,4 +1,4 @@
-"""Command line: ``python -m scratchgan {train,sample,evaluate,presets} …``.
+"""Command line: python -m scratchgan {train,sample,evaluate,presets} …
 
 Examples::
 
@@ -11,12 +11,16 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
 __all__ = ["main", "build_parser"]
+
+DESCRIPTION = ("Generative adversarial nets from scratch in NumPy (CPU) and CuPy (GPU): train the "
+               "2014 paper's GAN and its family, sample from checkpoints, evaluate them.")
 
 
 def _positive_int(text):
@@ -39,129 +43,184 @@ def _positive_float(text):
     return v
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults, keeps the description's line breaks."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from . import losses
+    from . import __version__
     from .gan import PRIORS
-    from .models import PRESETS
+    from .nn import losses
+    from .presets import PRESETS
 
-    parser = argparse.ArgumentParser(prog="scratchgan", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="scratchgan", description=DESCRIPTION, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"scratchgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a GAN on MNIST or Fashion-MNIST")
-    t.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    def device_arg(p):
+        p.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"],
+                       help="where to compute; auto: the GPU when CuPy finds one")
+
+    def data_arg(p):
+        p.add_argument("--data-dir", metavar="DIR",
+                       help="folder with the dataset's IDX files (default: $SCRATCHGAN_DATA, then the cache "
+                            "~/.cache/scratchgan, then a download)")
+
+    t = sub.add_parser("train", help="train a GAN on MNIST or Fashion-MNIST", formatter_class=_Formatter)
     t.add_argument("--preset", default="paper", choices=sorted(PRESETS),
-                   help="model and schedule (paper: the authors' MNIST configuration)")
-    t.add_argument("--loss", choices=losses.NAMES, help="default: the preset's (non-saturating)")
+                   help="model, variant, loss, optimisers and schedule (list them: scratchgan presets)")
+    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: the preset's (mnist)")
+    t.add_argument("--loss", choices=losses.NAMES, help="default: the preset's")
     t.add_argument("--update", choices=["simultaneous", "alternating"],
-                   help="simultaneous: the authors' code (default for --preset paper); "
-                        "alternating: Algorithm 1's schedule, k D steps then one G step, "
-                        "without the code's 0.5 on D's loss (add --loss minimax for its G loss too)")
-    t.add_argument("-k", type=_positive_int, help="D steps per G step (alternating only)")
-    t.add_argument("--epochs", type=_positive_int, default=100)
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float, help="initial learning rate (paper: 0.1)")
-    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    t.add_argument("--prior", choices=PRIORS)
-    t.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
-    t.add_argument("--seed", type=int, default=0)
+                   help="MLP presets: simultaneous (the authors' code, the paper preset's default) or "
+                        "alternating (Algorithm 1: k D steps then one G step, without the code's 0.5 on "
+                        "D's loss; add --loss minimax for its G loss too)")
+    t.add_argument("-k", type=_positive_int, help="D steps per G step (alternating only; default: the preset's)")
+    t.add_argument("--epochs", type=_positive_int, default=100,
+                   help="the total number of epochs; with --resume, training continues up to it")
+    t.add_argument("--batch-size", type=_positive_int, help="minibatch size m (default: the preset's)")
+    t.add_argument("--optimizer", choices=["sgd", "adam"],
+                   help="default: the preset's; switching to adam uses lr 2e-4, betas (0.5, 0.999)")
+    t.add_argument("--lr", type=_positive_float,
+                   help="initial learning rate of D and G (default: the preset's; paper: 0.1)")
+    t.add_argument("--prior", choices=PRIORS, help="noise prior p_z (default: the preset's)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order, noise, dropout")
+    device_arg(t)
+    t.add_argument("--threads", type=_positive_int,
+                   help="BLAS threads on the CPU (default: all cores when the machine is idle, else 1)")
     t.add_argument("--out", default="runs/paper", help="output directory")
     t.add_argument("--sample-every", type=_positive_int, default=1, help="epochs between sample grids")
     t.add_argument("--snapshot-every", type=_positive_int, default=10, help="epochs between G snapshots")
     t.add_argument("--log-every", type=_positive_int, default=50, help="iterations between log rows")
-    t.add_argument("--max-iterations", type=_positive_int, help="stop after this many iterations")
-    t.add_argument("--data-dir", help="folder with the IDX files (else $SCRATCHGAN_DATA, the cache, a download)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--max-iterations", type=_positive_int,
+                   help="stop after this many iterations (a run stopped inside an epoch writes partial.npz)")
+    data_arg(t)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.npz")
+    t.add_argument("--quiet", action="store_true", help="no progress bar (epoch summaries still print)")
 
-    s = sub.add_parser("sample", help="draw samples from a checkpoint")
-    s.add_argument("checkpoint")
+    s = sub.add_parser("sample", help="draw samples from a checkpoint", formatter_class=_Formatter)
+    s.add_argument("checkpoint", help="checkpoint.npz, partial.npz or a G_epoch_NNNN.npz snapshot")
     s.add_argument("-n", type=_positive_int, default=100, help="number of samples")
-    s.add_argument("--png", help="save a grid of the samples here")
+    s.add_argument("--png", help="save a grid of (at most 400 of) the samples here")
     s.add_argument("--npz", help="save the samples (n, 784) here")
     s.add_argument("--figure2", help="save the paper's Figure 2 layout here (needs the training data)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
-    s.add_argument("--data-dir")
+    s.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    device_arg(s)
+    data_arg(s)
 
-    e = sub.add_parser("evaluate", help="Parzen-window log-likelihood (the paper's Table 1)")
+    e = sub.add_parser("evaluate", help="Parzen-window log-likelihood (the paper's Table 1)",
+                       formatter_class=_Formatter)
     e.add_argument("checkpoint", nargs="?", help="a checkpoint or G snapshot; omit with --real")
     e.add_argument("-n", type=_positive_int, default=10000, help="samples from G (paper: 10000)")
     e.add_argument("--n-valid", type=_positive_int, default=1000, help="validation images for sigma (paper: 1000)")
     e.add_argument("--n-test", type=_positive_int, default=10000, help="test images (paper: all 10000)")
     e.add_argument("--real", action="store_true",
                    help="score 10,000 real training images instead of G's samples (a reference)")
-    e.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"])
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
-    e.add_argument("--data-dir")
+    e.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"],
+                   help="default: the checkpoint's (mnist with --real)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    device_arg(e)
+    data_arg(e)
     e.add_argument("--json", help="also write the result here")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sub.add_parser("presets", help="list the presets and the paper deviations")
+    sub.add_parser("presets", help="list the presets and how each differs from its paper")
     return parser
 
 
 # ---------------------------------------------------------------------------
-def _cmd_train(args) -> int:
+def _load_data(name, data_dir):
     from .data import load_dataset
-    from .train import TrainConfig, Trainer
 
-    config = TrainConfig(
-        dataset=args.dataset, preset=args.preset, loss=args.loss, update=args.update, k=args.k,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        prior=args.prior, device=args.device, seed=args.seed, sample_every=args.sample_every,
-        snapshot_every=args.snapshot_every, log_every=args.log_every,
-        max_iterations=args.max_iterations, data_dir=args.data_dir,
-    )
-    config.resolved()  # validate before loading anything
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"--data-dir {data_dir}: no such directory")
+    return load_dataset(name, data_dir=data_dir)
+
+
+def _cmd_train(args) -> int:
     from .backend import get_device
+    from .training.config import RunConfig
+    from .training.trainer import Trainer
 
-    get_device(config.device)  # a BackendError for --device gpu before the data are read
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    config = RunConfig(
+        preset=args.preset, dataset=args.dataset, loss=args.loss, update=args.update, k=args.k,
+        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, prior=args.prior,
+        epochs=args.epochs, device=args.device, seed=args.seed, sample_every=args.sample_every,
+        snapshot_every=args.snapshot_every, log_every=args.log_every, max_iterations=args.max_iterations,
+        data_dir=args.data_dir)
+    preset = config.resolved()  # validate before loading anything
+    get_device(config.device)   # a BackendError for --device gpu before the data are read
+    _prepare_out(args.out)
+    data = _load_data(preset.dataset, args.data_dir)
     trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume)
-    if not args.quiet:
-        print(f"training {config.preset} preset on {config.dataset} ({trainer.device.kind}), "
-              f"{trainer.iters_per_epoch} iterations/epoch, epochs {trainer.epoch + 1}..{config.epochs}, "
-              f"output {args.out}", file=sys.stderr)
+    _STATE["trainer"] = trainer
+    if trainer.epoch >= config.epochs:
+        print(f"nothing to train: {trainer.ckpt_path} has completed {trainer.epoch} epochs and --epochs is "
+              f"{config.epochs} (the total); raise --epochs to continue")
+        trainer._lock.release()
+        return 0
+    print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
+          f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
+          f"{trainer.epoch + 1}..{config.epochs}, output {args.out}", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
-    its = trainer.gan.iterations
-    inside = its - trainer.epoch * trainer.iters_per_epoch
-    where = f" (stopped inside epoch {trainer.epoch + 1} by --max-iterations)" if inside else ""
-    print(f"done: {trainer.epoch} complete epochs, {its} iterations{where}, "
-          f"{time.perf_counter() - t0:.1f} s; checkpoint {trainer.ckpt_path}")
+    its = trainer.gan.iterations - trainer.epoch * trainer.iters_per_epoch
+    if its:
+        print(f"stopped inside epoch {trainer.epoch + 1} after {its} iterations (--max-iterations): wrote "
+              f"{trainer.partial_path} to sample or evaluate; {trainer.ckpt_path} "
+              + (f"(epoch {trainer.epoch}) is what --resume continues" if trainer.epoch else
+                 "will be written after the first complete epoch"))
+    print(f"done: {trainer.epoch} complete epochs, {trainer.gan.iterations} iterations, "
+          f"{time.perf_counter() - t0:.1f} s; output in {args.out}")
     return 0
 
 
-def _load_generator(path, device):
-    from .train import generator_from_checkpoint
+def _prepare_out(path):
+    """Create ``path`` (a directory), or fail with a message naming it."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"--out {path} is a file, not a directory")
+    try:
+        os.makedirs(os.path.join(path, "samples"), exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise PermissionError(f"cannot write to --out {path}: {err.strerror or err}") from None
 
-    return generator_from_checkpoint(path, device)
+
+def _finite_samples(x, path):
+    from .backend import get_array_module
+
+    if not bool(get_array_module(x).isfinite(x).all()):
+        raise ValueError(f"{path}: the generator's samples are not finite (NaN or inf weights?); "
+                         "this checkpoint cannot be sampled")
+    return x
 
 
 def _cmd_sample(args) -> int:
     from .backend import default_rng, to_numpy
-    from .network import atomic_savez
     from .plots import figure2, save_grid
+    from .training.checkpoint import atomic_savez
+    from .training.trainer import generator_from_checkpoint
 
     if not (args.png or args.npz or args.figure2):
         raise ValueError("nothing to do: give --png, --npz and/or --figure2")
     if args.figure2 and args.n < 20:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
-    G, prior, config = _load_generator(args.checkpoint, args.device)
+    G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
     dev = G.device
-    z = prior.sample(args.n, default_rng(args.seed, dev), np.float32)
-    x = G.forward(z, train=False)
+    x = _finite_samples(G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False),
+                        args.checkpoint)
+    title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}"
     if args.png:
-        save_grid(x[: min(args.n, 400)], args.png)
+        save_grid(x[: min(args.n, 400)], args.png, title=title)
         print(f"wrote {args.png}")
     if args.npz:
         atomic_savez(args.npz, {"samples": to_numpy(x)})
         print(f"wrote {args.npz} ({args.n} samples)")
     if args.figure2:
-        from .data import load_dataset
-
-        data = load_dataset(config.dataset, data_dir=args.data_dir or config.data_dir)
+        data = _load_data(config.resolved().dataset, args.data_dir or config.data_dir)
         figure2(x[:20], dev.asarray(data.train), args.figure2)
         print(f"wrote {args.figure2}")
     return 0
@@ -170,50 +229,57 @@ def _cmd_sample(args) -> int:
 def _cmd_evaluate(args) -> int:
     import json
 
-    from .backend import default_rng, get_device, to_numpy
-    from .data import load_dataset
+    from .backend import default_rng, get_device
     from .metrics import parzen_evaluate
+    from .training.checkpoint import atomic_write_text
+    from .training.trainer import generator_from_checkpoint
 
     if args.real == bool(args.checkpoint):
         raise ValueError("give a checkpoint, or --real to score real training images")
     if args.real:
         dataset = args.dataset or "mnist"
-        data = load_dataset(dataset, data_dir=args.data_dir)
+        data = _load_data(dataset, args.data_dir)
         dev = get_device(args.device)
         samples = dev.asarray(data.train[: args.n])
         what = f"{args.n} real training images"
     else:
-        G, prior, config = _load_generator(args.checkpoint, args.device)
+        G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
         dev = G.device
-        dataset = args.dataset or config.dataset
-        data = load_dataset(dataset, data_dir=args.data_dir or config.data_dir)
-        z = prior.sample(args.n, default_rng(args.seed, dev), np.float32)
-        samples = G.forward(z, train=False)
+        dataset = args.dataset or config.resolved().dataset
+        data = _load_data(dataset, args.data_dir or config.data_dir)
+        samples = G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False)
         what = f"{args.n} samples of {args.checkpoint}"
     result = parzen_evaluate(samples, dev.asarray(data.valid[: args.n_valid]),
                              dev.asarray(data.test[: args.n_test]), progress=not args.quiet)
     print(f"{dataset}: Parzen log-likelihood {result.mean:.1f} ± {result.std_err:.1f} "
           f"(sigma = {result.sigma:.4f}; {what}; {len(result.ll)} test images)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"mean": result.mean, "std_err": result.std_err, "sigma": result.sigma,
-                       "sigmas": list(map(float, result.sigmas)),
-                       "valid_means": None if result.valid_means is None else list(map(float, result.valid_means)),
-                       "what": what, "dataset": dataset}, f, indent=2)
+        atomic_write_text(args.json, json.dumps(
+            {"mean": result.mean, "std_err": result.std_err, "sigma": result.sigma,
+             "sigmas": list(map(float, result.sigmas)),
+             "valid_means": None if result.valid_means is None else list(map(float, result.valid_means)),
+             "what": what, "dataset": dataset}, indent=2))
     return 0
 
 
 def _cmd_presets(args) -> int:
-    from .models import PAPER_DEVIATIONS, PRESETS
+    from .presets import PRESETS, describe
 
-    for name, p in PRESETS.items():
-        print(f"{name}:")
-        for k, v in p.items():
-            print(f"  {k} = {v}")
-    print("paper preset vs the paper's text:")
-    for line in PAPER_DEVIATIONS:
-        print(f"  - {line}")
+    print("\n\n".join(describe(name) for name in PRESETS))
     return 0
+
+
+_STATE: dict = {}  # what an interrupted command leaves behind (the trainer)
+
+
+def _interrupted(command) -> str:
+    trainer = _STATE.get("trainer")
+    if command != "train" or trainer is None:
+        return "interrupted"
+    if trainer.epoch and os.path.exists(trainer.ckpt_path):
+        return (f"interrupted; {trainer.ckpt_path} (end of epoch {trainer.epoch}) is intact: "
+                "train … --resume continues from it")
+    return "interrupted before the first epoch was complete; no checkpoint was written"
 
 
 def main(argv=None) -> int:
@@ -223,20 +289,28 @@ def main(argv=None) -> int:
                "presets": _cmd_presets}[args.command]
     from .backend import BackendError
     from .data import DataError
-    from .gan import NonFiniteLossError
+    from .training.stats import NonFiniteLossError
 
+    _STATE.clear()
     try:
         return handler(args)
     except NonFiniteLossError as err:
-        print(f"scratchgan: error: {err}; the last good checkpoint is unchanged", file=sys.stderr)
+        print(f"scratchgan: error: {err}; the last checkpoint is unchanged", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("scratchgan: interrupted; the last checkpoint (end of the last full epoch) is intact",
-              file=sys.stderr)
+        print(f"scratchgan: {_interrupted(args.command)}", file=sys.stderr)
         return 130
-    except (BackendError, DataError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except BrokenPipeError:
+        # the reader of our output went away (`scratchgan presets | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (BackendError, DataError, ValueError, OSError) as err:
         print(f"scratchgan: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        trainer = _STATE.pop("trainer", None)
+        if trainer is not None:
+            trainer._lock.release()
 
 
 if __name__ == "__main__":  # pragma: no cover

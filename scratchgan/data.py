@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .network import publish
+from .training.checkpoint import publish
 
 __all__ = [
     "DataError",

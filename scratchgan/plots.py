@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from .backend import get_array_module, to_numpy
-from .network import publish
+from .training.checkpoint import atomic_path
 
 __all__ = ["image_grid", "save_grid", "plot_history", "nearest_neighbours", "figure2"]
 
 
 def _atomic_figure_save(fig, path, **kw):
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, **kw)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Save a matplotlib figure atomically (see :mod:`scratchgan.training.checkpoint`)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", **kw)
 
 
 def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
@@ -64,9 +55,11 @@ def save_grid(images, path, nrow=None, side=28, title=None, scale=3):
 
 
 def plot_history(rows, path, title="training"):
-    """Two panels: D and G losses, and mean D(x), D(G(z)), against iterations.
+    """Two panels against iterations: the losses, and what D says.
 
-    ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss, d_real, d_fake``.
+    ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss`` (and other
+    keys ending in ``loss``), ``D_x, D_G_z`` (mean D(x), mean D(G(z))) or a
+    critic's ``critic_real, critic_fake, wasserstein``.
     """
     from matplotlib.figure import Figure
 
@@ -75,19 +68,23 @@ def plot_history(rows, path, title="training"):
     steps = np.array([r["step"] for r in rows])
     fig = Figure(figsize=(10, 4), dpi=100)
     a1, a2 = fig.subplots(1, 2)
-    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
-        if key in rows[0]:
-            a1.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    for key in [k for k in rows[0] if k.endswith("loss")]:
+        a1.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
     a1.set_xlabel("iteration")
     a1.set_title("losses")
     a1.legend()
-    for key, label in (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")):
-        if key in rows[0]:
+    if "D_x" in rows[0]:
+        for key, label in (("D_x", "mean D(x)"), ("D_G_z", "mean D(G(z))")):
             a2.plot(steps, [r[key] for r in rows], label=label, lw=1)
-    a2.axhline(0.5, color="gray", ls=":", lw=1)
-    a2.set_ylim(0, 1)
+        a2.axhline(0.5, color="gray", ls=":", lw=1)
+        a2.set_ylim(0, 1)
+        a2.set_title("discriminator outputs")
+    else:
+        for key in ("critic_real", "critic_fake", "wasserstein"):
+            if key in rows[0]:
+                a2.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
+        a2.set_title("critic")
     a2.set_xlabel("iteration")
-    a2.set_title("discriminator outputs")
     a2.legend()
     fig.suptitle(title)
     fig.tight_layout()

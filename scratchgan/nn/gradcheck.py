@@ -1,6 +1,6 @@
-"""Gradient checking by centred finite differences — for our layers and yours.
+"""Gradient checking by centred finite differences — for our modules and yours.
 
-A layer's backward pass is a vector–Jacobian product: given ``g = ∂L/∂y`` it
+A module's backward pass is a vector–Jacobian product: given ``g = ∂L/∂y`` it
 returns ``∂L/∂x``. To test it we pick a random ``g`` and the scalar function
 
     L(x) = Σ f(x) ⊙ g
@@ -9,34 +9,28 @@ whose exact gradient is ``backward(g)``, and compare with centred differences
 
     ∂L/∂x_i ≈ (L(x + h e_i) − L(x − h e_i)) / (2h)
 
-computed in float64 (error O(h²) from truncation plus O(ε_mach/h) from
-rounding; ``h = 1e-6`` balances them for values of order one).
+in float64 (error O(h²) from truncation plus O(ε_mach/h) from rounding;
+``h = 1e-6`` balances them for values of order one).
 
 Relative error. We report ``‖a − b‖∞ / max(1e-8, ‖a‖∞ + ‖b‖∞)``: the largest
 absolute difference over the scale of the gradient. The element-wise variant
-(``max_i |a_i − b_i| / (|a_i| + |b_i|)``) is dominated by finite-difference
-rounding noise on the few entries that happen to be near zero, so it flags
-correct code at random; the max-norm version does not, and a wrong entry of
-ordinary size still shows up at 1e-3 or more. A correct backward lands below
-1e-8 in float64.
+is dominated by finite-difference noise on entries near zero and flags correct
+code at random; a wrong entry of ordinary size still shows up at 1e-3 or more.
+A correct backward lands below 1e-8 in float64.
 
-Functions that use randomness (dropout) must see the *same* random numbers in
-every evaluation: :func:`check_layer` re-seeds every ``rng`` attribute it finds
-before each forward pass.
+Modules with several inputs or outputs (:mod:`scratchgan.nn.containers`) take
+and return tuples; :func:`check_module` handles both. Dropout must see the
+*same* random numbers in every evaluation: the module is re-seeded before
+each forward pass.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .backend import get_array_module, device_of, default_rng, to_numpy
+from ..backend import default_rng, device_of, get_array_module, to_numpy
 
-__all__ = [
-    "rel_error",
-    "numerical_gradient",
-    "check_layer",
-    "directional_check",
-]
+__all__ = ["rel_error", "numerical_gradient", "check_module", "directional_check"]
 
 
 def rel_error(a, b) -> float:
@@ -57,18 +51,15 @@ def numerical_gradient(f, x, h: float = 1e-6):
 
     ``x`` is perturbed element by element (and restored); ``f`` reads ``x``
     (a closure), so parameters can be checked exactly like inputs.
-
     Returns an array of ``x``'s shape.
     """
     if x.dtype != np.float64:
         raise TypeError(f"gradient checks need float64 arrays, got {x.dtype}")
-    # ``flat`` must be a *view* of ``x``: for a non-contiguous ``x`` (a
-    # transpose, say) ``reshape`` silently copies, the perturbations never
-    # reach ``f`` and every derivative would come out as zero.
+    # ``flat`` must be a *view*: for a non-contiguous ``x`` reshape would copy,
+    # the perturbations would never reach ``f`` and every derivative would be 0.
     if not x.flags.c_contiguous:
         raise ValueError("numerical_gradient needs a C-contiguous array (use x.copy())")
-    xp = get_array_module(x)
-    grad = xp.zeros_like(x)
+    grad = get_array_module(x).zeros_like(x)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):  # a test utility: one element at a time is the point
         old = float(flat[i])
@@ -81,55 +72,58 @@ def numerical_gradient(f, x, h: float = 1e-6):
     return grad
 
 
-def _reseed(module, seed, device):
-    """Give every layer of ``module`` that draws random numbers a fresh generator."""
-    for layer in getattr(module, "layers", [module]):
-        if hasattr(layer, "layers"):
-            _reseed(layer, seed, device)
-        elif hasattr(layer, "rng"):
-            layer.rng = default_rng(seed, device)
+def _as_tuple(a):
+    return tuple(a) if isinstance(a, (tuple, list)) else (a,)
 
 
-def check_layer(layer, x, *, train=True, seed=0, h=1e-6, params=True, dy=None):
-    """Check ``layer.backward`` against finite differences of ``layer.forward``.
+def check_module(module, x, *, train=True, seed=0, h=1e-6, params=True, dy=None):
+    """Check ``module.backward`` against finite differences of ``module.forward``.
 
     Parameters
     ----------
-    layer : Layer or Sequential, in float64
-    x : float64 array, the input
-    train : passed to forward (dropout active when True; its mask is held
+    module : Module in float64
+    x : float64 array, or a tuple of them (a module with several inputs)
+    train : passed to forward (dropout active when True; its masks are held
         fixed by re-seeding before every forward)
     params : also check every parameter gradient
-    dy : the upstream gradient ``g``; random normal when None
+    dy : the upstream gradient (a tuple for several outputs); random normal when None
 
     Returns
     -------
     dict
-        ``{"x": err, "W": err, ...}`` relative errors (see :func:`rel_error`).
+        Relative errors: ``"x"`` (``"x0"``, ``"x1"``… for several inputs) and
+        one per parameter name (see :func:`rel_error`).
     """
-    xp = get_array_module(x)
-    device = device_of(x)
-    x = x.copy()
+    device = device_of(_as_tuple(x)[0])
+    xs = tuple(a.copy() for a in _as_tuple(x))
+    several = isinstance(x, (tuple, list))
 
     def forward():
-        _reseed(layer, seed, device)
-        return layer.forward(x, train=train)
+        module.set_rng(default_rng(seed, device))
+        return module.forward(xs if several else xs[0], train=train)
 
-    y = forward()
+    ys = _as_tuple(forward())
     if dy is None:
         rs = np.random.default_rng(seed + 1)
-        dy = xp.asarray(rs.standard_normal(y.shape))
-    dx = layer.backward(dy)
-    analytic = {"x": to_numpy(dx).copy()}
+        dys = tuple(get_array_module(y).asarray(rs.standard_normal(y.shape)) for y in ys)
+    else:
+        dys = _as_tuple(dy)
+    module.zero_grad()
+    dx = module.backward(dys if len(ys) > 1 or isinstance(dy, tuple) else dys[0])
+    dxs = _as_tuple(dx)
+    analytic = {(f"x{i}" if several else "x"): to_numpy(d).copy() for i, d in enumerate(dxs)}
     if params:
-        analytic.update({k: to_numpy(v).copy() for k, v in layer.grads.items()})
+        analytic.update({k: to_numpy(g).copy() for k, g in module.gradients().items()})
 
     def loss():
-        return (forward() * dy).sum()
+        return sum((y * g).sum() for y, g in zip(_as_tuple(forward()), dys))
 
-    errors = {"x": rel_error(analytic["x"], numerical_gradient(loss, x, h))}
+    errors = {}
+    for i, a in enumerate(xs):
+        key = f"x{i}" if several else "x"
+        errors[key] = rel_error(analytic[key], numerical_gradient(loss, a, h))
     if params:
-        for k, p in layer.params.items():
+        for k, p in module.parameters().items():
             errors[k] = rel_error(analytic[k], numerical_gradient(loss, p, h))
     return errors
 
@@ -138,10 +132,9 @@ def directional_check(loss_and_grads, arrays: dict, *, seed=0, h=1e-6) -> float:
     """A cheap whole-network check along one random direction.
 
     For a scalar ``L(θ)`` whose gradient ``∇L`` we computed by backprop, pick a
-    random unit direction ``u`` (over all arrays at once) and compare the
-    directional derivative ``⟨∇L, u⟩`` with
-    ``(L(θ + h u) − L(θ − h u)) / (2h)``: two extra evaluations, whatever the
-    number of parameters.
+    random unit direction ``u`` (over all arrays at once) and compare
+    ``⟨∇L, u⟩`` with ``(L(θ + h u) − L(θ − h u)) / (2h)``: two extra
+    evaluations, whatever the number of parameters.
 
     Parameters
     ----------
@@ -162,7 +155,7 @@ def directional_check(loss_and_grads, arrays: dict, *, seed=0, h=1e-6) -> float:
     norm = np.sqrt(sum(float((d * d).sum()) for d in directions.values()))
     for d in directions.values():
         d /= norm
-    L0, grads = loss_and_grads()
+    _, grads = loss_and_grads()
     analytic = sum(float((grads[k] * directions[k]).sum()) for k in arrays)
 
     def shifted(sign):

@@ -1,0 +1,16 @@
+"""GANs: Algorithm 1 and the variants of the family, registered by name.
+
+* :mod:`~scratchgan.gan.algorithm1` — :class:`GAN`, Algorithm 1 as printed;
+* :mod:`~scratchgan.gan.simultaneous` — the authors' simultaneous update;
+* :mod:`~scratchgan.gan.wgan` — WGAN's weight-clipped critic;
+* :mod:`~scratchgan.gan.priors` — noise priors ``p_z``;
+* :mod:`~scratchgan.gan.batch` — what a minibatch carries;
+* :mod:`~scratchgan.gan.registry` — ``name → variant``.
+"""
+
+from .algorithm1 import GAN  # noqa: F401
+from .batch import Batch  # noqa: F401
+from .priors import PRIORS, NoisePrior  # noqa: F401
+from .registry import VARIANTS, get_variant, register  # noqa: F401
+from .simultaneous import Simultaneous  # noqa: F401
+from .wgan import WGAN  # noqa: F401

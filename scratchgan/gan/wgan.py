@@ -1,0 +1,43 @@
+"""WGAN (Arjovsky, Chintala & Bottou, 2017): a critic kept Lipschitz by weight clipping.
+
+The critic ``f`` (D without a sigmoid) estimates the Wasserstein-1 distance
+through the Kantorovich–Rubinstein dual::
+
+    W(p_data, p_g) = max_{‖f‖_L ≤ 1}  E_x[f(x)] − E_z[f(G(z))]
+
+with the ``"wasserstein"`` loss. The paper keeps ``f`` K-Lipschitz by clipping
+every critic weight to ``[−c, c]`` after each critic update (its Algorithm 1,
+c = 0.01). That is the only step this variant changes: :meth:`d_step` clips
+after the update. Its statistics are the critic's mean outputs and the
+estimate ``E[f(x)] − E[f(G(z))]`` instead of D(x), D(G(z)).
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .algorithm1 import GAN
+from .registry import register
+
+__all__ = ["WGAN"]
+
+
+@register("wgan")
+class WGAN(GAN):
+    """Algorithm 1 with the Wasserstein loss and the critic clipped to ``[−clip, clip]``."""
+
+    def __init__(self, *args, loss="wasserstein", clip=0.01, **kwargs):
+        super().__init__(*args, loss=loss, **kwargs)
+        if not clip > 0:
+            raise ValueError(f"WGAN clip must be > 0, got {clip!r}")
+        self.clip = float(clip)
+
+    def d_step(self, batch):
+        stats = super().d_step(batch)
+        for p in self.D.parameters().values():              # after each critic update
+            get_array_module(p).clip(p, -self.clip, self.clip, out=p)
+        return stats
+
+    def d_stats(self, d_loss, a_real, a_fake):
+        f_real, f_fake = a_real.mean(), a_fake.mean()
+        return {"d_loss": d_loss, "critic_real": f_real, "critic_fake": f_fake,
+                "wasserstein": f_real - f_fake}

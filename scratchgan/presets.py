@@ -1,0 +1,225 @@
+"""Presets: named, declarative configurations, and how to build one.
+
+A :class:`Preset` says which model builder, GAN variant, loss, optimisers,
+schedules, noise prior, batch size and dataset make a run, and how it
+departs from its paper. Unknown keys are errors, everywhere: a misspelt model
+argument or optimiser option stops the run before anything is built.
+
+``python -m scratchgan presets`` prints them all.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from .gan import NoisePrior, get_variant
+from .gan.priors import PRIORS
+from .models import get_model
+from .nn import fast, losses, optim
+
+__all__ = ["Preset", "PRESETS", "OVERRIDES", "resolve", "build_optimizer", "build_gan", "get_preset"]
+
+#: Keys of each optimiser spec (besides ``name``).
+OPTIMIZER_KEYS = {
+    "sgd": {"lr", "momentum", "lr_decay", "min_lr", "final_momentum", "momentum_saturate", "max_col_norm"},
+    "adam": {"lr", "betas", "eps"},
+}
+#: What ``--optimizer NAME`` switches to when the preset uses another optimiser.
+OPTIMIZER_DEFAULTS = {"sgd": {"name": "sgd", "lr": 0.1, "momentum": 0.5}, "adam": {"name": "adam", "lr": 2e-4}}
+
+
+def _check_optimizer(spec, where):
+    name = spec.get("name")
+    if name not in OPTIMIZER_KEYS:
+        raise ValueError(f"{where}: unknown optimiser {name!r}; choose one of {', '.join(OPTIMIZER_KEYS)}")
+    unknown = set(spec) - OPTIMIZER_KEYS[name] - {"name"}
+    if unknown:
+        raise ValueError(f"{where}: unknown {name} option(s) {sorted(unknown)}; "
+                         f"known: {sorted(OPTIMIZER_KEYS[name])}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named configuration.
+
+    Attributes
+    ----------
+    summary : one line: what it is
+    paper : the paper (and code) it follows
+    model, model_args : a builder of :data:`scratchgan.models.MODELS` and its keyword arguments
+    variant, variant_args : a class of :data:`scratchgan.gan.VARIANTS` and its extra arguments
+    loss, d_scale : a loss of :mod:`scratchgan.nn.losses`; the factor on D's loss
+    prior, noise_dim : the noise prior ``p_z`` and its dimension
+    batch_size, k : minibatch size m; D steps per G step
+    optimizers : ``{"D": spec, "G": spec}``, each ``{"name": "sgd"|"adam", …}``
+    dataset : the default dataset
+    deviations : how this preset departs from its paper, one sentence each
+    """
+
+    summary: str
+    paper: str
+    model: str
+    model_args: dict
+    variant: str
+    loss: str
+    prior: str
+    noise_dim: int
+    batch_size: int
+    optimizers: dict
+    dataset: str = "mnist"
+    k: int = 1
+    d_scale: float = 1.0
+    variant_args: dict = field(default_factory=dict)
+    deviations: tuple = ()
+
+    def __post_init__(self):
+        builder = get_model(self.model)
+        accepted = {n for n, p in inspect.signature(builder).parameters.items() if p.kind == p.KEYWORD_ONLY}
+        unknown = set(self.model_args) - (accepted - {"noise_dim", "pixel_mean", "rng", "fast_layers"})
+        if unknown:
+            raise ValueError(f"model {self.model!r} has no argument(s) {sorted(unknown)}")
+        get_variant(self.variant)
+        losses.get(self.loss)
+        if self.prior not in PRIORS:
+            raise ValueError(f"unknown noise prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+        if set(self.optimizers) != {"D", "G"}:
+            raise ValueError(f"optimizers needs exactly the keys 'D' and 'G', got {sorted(self.optimizers)}")
+        for net, spec in self.optimizers.items():
+            _check_optimizer(spec, f"optimizer of {net}")
+
+
+_PAPER_SGD = dict(name="sgd", lr=0.1, lr_decay=1.000004, min_lr=1e-6, momentum=0.5, final_momentum=0.7,
+                  momentum_saturate=250)
+
+PRESETS = {
+    "paper": Preset(
+        summary="the 2014 paper's MNIST GAN: MLP G, maxout D with dropout, momentum SGD",
+        paper="Goodfellow et al. 2014 (arXiv 1406.2661) and its code, goodfeli/adversarial mnist.yaml",
+        model="paper_mlp",
+        model_args=dict(g_hidden=(1200, 1200), g_irange=0.05, d_units=240, d_pieces=5, d_layers=2,
+                        d_irange=0.005, d_dropout=(0.2, 0.5, 0.5)),
+        variant="simultaneous", loss="non-saturating", d_scale=0.5, prior="uniform-sqrt3", noise_dim=100,
+        batch_size=100, optimizers={"D": _PAPER_SGD, "G": _PAPER_SGD},
+        deviations=(
+            "D and G are updated simultaneously from one minibatch (the authors' code); Algorithm 1 "
+            "alternates (--update alternating).",
+            "G minimises -log D(G(z)) (non-saturating, the paper's Section 3 advice and the code), not "
+            "log(1 - D(G(z))) (--loss minimax).",
+            "D's loss carries a factor 0.5 (the code's 0.5*[BCE(real,1) + BCE(fake,0)]); Algorithm 1 has none.",
+            "Noise is uniform on [-sqrt3, sqrt3] (the code); the paper's text does not give the prior.",
+            "Training runs for the epochs asked; the code ran until killed and the paper's epoch count "
+            "is not recorded.",
+        )),
+    "small": Preset(
+        summary="a narrow version of the paper's model, for smoke tests",
+        paper="Goodfellow et al. 2014, scaled down",
+        model="paper_mlp",
+        model_args=dict(g_hidden=(256, 256), g_irange=0.05, d_units=64, d_pieces=3, d_layers=2,
+                        d_irange=0.005, d_dropout=(0.2, 0.5, 0.5)),
+        variant="simultaneous", loss="non-saturating", d_scale=0.5, prior="uniform-sqrt3", noise_dim=32,
+        batch_size=100, optimizers={"D": _PAPER_SGD, "G": _PAPER_SGD},
+        deviations=("Narrower networks (G 256-256, D maxout 64x3) and 32 noise dimensions; otherwise as "
+                    "the paper preset.",)),
+}
+
+#: What a run may override on top of its preset (``None``: the preset's value).
+OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
+
+
+def get_preset(name) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def resolve(name, **overrides) -> Preset:
+    """The preset ``name`` with the run's ``overrides`` applied (keys of
+    :data:`OVERRIDES`; ``None`` keeps the preset's value)."""
+    unknown = set(overrides) - set(OVERRIDES)
+    if unknown:
+        raise ValueError(f"unknown override(s) {sorted(unknown)}; known: {', '.join(OVERRIDES)}")
+    p = get_preset(name)
+    o = {k: v for k, v in overrides.items() if v is not None}
+    changes = {k: o[k] for k in ("dataset", "loss", "k", "batch_size", "prior") if k in o}
+    if "loss" in changes:
+        changes["loss"] = losses.get(changes["loss"]).name
+    if "update" in o:
+        if p.variant not in ("gan", "simultaneous"):
+            raise ValueError(f"--update applies to the MLP GAN presets, not to variant {p.variant!r}")
+        if o["update"] not in ("simultaneous", "alternating"):
+            raise ValueError(f"update must be 'simultaneous' or 'alternating', got {o['update']!r}")
+        changes["variant"] = "simultaneous" if o["update"] == "simultaneous" else "gan"
+    variant, k = changes.get("variant", p.variant), int(changes.get("k", p.k))
+    if variant == "simultaneous" and k != 1:
+        raise ValueError("simultaneous updates need k = 1; use --update alternating for k > 1")
+    loss = changes.get("loss", p.loss)
+    if p.variant in ("gan", "simultaneous") and (variant == "gan" or loss not in ("non-saturating", "minimax")):
+        # the 0.5 belongs to the authors' simultaneous cross-entropy update only;
+        # Algorithm 1 (alternating) and the later losses have none
+        changes["d_scale"] = 1.0
+    opts = {}
+    for net, spec in p.optimizers.items():
+        spec = dict(spec)
+        if "optimizer" in o and o["optimizer"] != spec["name"]:
+            if o["optimizer"] not in OPTIMIZER_DEFAULTS:
+                raise ValueError(f"unknown optimizer {o['optimizer']!r}; choose one of "
+                                 f"{', '.join(OPTIMIZER_DEFAULTS)}")
+            spec = dict(OPTIMIZER_DEFAULTS[o["optimizer"]])
+        if "lr" in o:
+            spec["lr"] = float(o["lr"])
+        opts[net] = spec
+    return replace(p, optimizers=opts, **changes)
+
+
+def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True):
+    """An optimiser over ``module`` from a spec ``{"name": …, …}``; SGD's
+    ``lr_decay`` and ``final_momentum`` make the paper's schedules."""
+    _check_optimizer(spec, "optimizer")
+    args = {k: v for k, v in spec.items() if k != "name"}
+    if spec["name"] == "adam":
+        betas = tuple(args.pop("betas", (0.5, 0.999)))
+        return optim.Adam(module, betas=betas, **args)
+    lr, mu = args.pop("lr"), args.pop("momentum", 0.0)
+    if "lr_decay" in args:
+        lr = optim.ExponentialDecay(lr, args.pop("lr_decay"), args.pop("min_lr", 1e-6))
+    if "final_momentum" in args:
+        mu = optim.LinearMomentum(mu, args.pop("final_momentum"), args.pop("momentum_saturate", 250),
+                                  steps_per_epoch)
+    cls = fast.SGD if fast_update else optim.SGD
+    return cls(module, lr=lr, momentum=mu, **args)
+
+
+def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, seed=0, device="cpu",
+              fast_layers=True):
+    """The variant instance for ``preset`` (networks initialised on the host
+    from ``seed``, then moved to ``device``).
+
+    ``steps_per_epoch`` (G updates per epoch) drives SGD's momentum schedule.
+    """
+    init_rng = np.random.default_rng(np.random.SeedSequence([seed, 2014]))
+    nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
+                                   rng=init_rng, fast_layers=fast_layers, **preset.model_args)
+    # D makes k updates per iteration; its momentum must still follow the epoch
+    d_opt = build_optimizer(preset.optimizers["D"], nets["D"], steps_per_epoch=steps_per_epoch * preset.k,
+                            fast_update=fast_layers)
+    g_opt = build_optimizer(preset.optimizers["G"], nets["G"], steps_per_epoch=steps_per_epoch,
+                            fast_update=fast_layers)
+    loss = losses.get(preset.loss, d_scale=preset.d_scale)
+    cls = get_variant(preset.variant)
+    return cls(nets["G"], nets["D"], d_opt, g_opt, NoisePrior(preset.noise_dim, preset.prior), loss=loss,
+               k=preset.k, seed=seed, device=device, **preset.variant_args)
+
+
+def describe(name) -> str:
+    """A few lines on a preset: what, after which paper, its settings, its deviations."""
+    p = get_preset(name)
+    lines = [f"{name}: {p.summary}", f"  paper: {p.paper}"]
+    for f in fields(p):
+        if f.name not in ("summary", "paper", "deviations"):
+            lines.append(f"  {f.name} = {getattr(p, f.name)}")
+    lines.append("  differs from the paper:")
+    lines += [f"    - {d}" for d in p.deviations]
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""A run's configuration: a preset, the run's overrides, and its settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from .. import presets
+
+__all__ = ["RunConfig"]
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run; ``None`` means "the preset's value".
+
+    ``preset`` and the overrides (:data:`scratchgan.presets.OVERRIDES`) make
+    the model and its training; the rest is the run: how long, where, how often
+    to write what.
+    """
+
+    preset: str = "paper"
+    dataset: str | None = None
+    loss: str | None = None
+    update: str | None = None          # "simultaneous" (the authors' code) or "alternating" (Algorithm 1)
+    k: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None       # "sgd" or "adam"
+    prior: str | None = None
+    epochs: int = 100                  # the total, also when resuming
+    device: str = "auto"
+    seed: int = 0
+    sample_every: int = 1
+    snapshot_every: int = 10
+    log_every: int = 50
+    max_iterations: int | None = None
+    data_dir: str | None = None
+
+    def overrides(self) -> dict:
+        return {k: getattr(self, k) for k in presets.OVERRIDES}
+
+    def resolved(self) -> presets.Preset:
+        """The preset with this run's overrides applied (validated)."""
+        return presets.resolve(self.preset, **self.overrides())
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict, source="the configuration") -> "RunConfig":
+        """Build from a dict, refusing unknown keys with a message naming ``source``.
+
+        Format-1 configurations (scratchgan 0.1) had an ``extra`` dict of model
+        overrides; an empty one is dropped, a non-empty one is refused.
+        """
+        d = dict(d)
+        extra = d.pop("extra", None)
+        if extra:
+            raise ValueError(f"{source} was written by scratchgan 0.1 with model overrides {extra}, "
+                             "which this version cannot rebuild; train a new run")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown configuration key(s) {unknown}; was it written by a "
+                             "newer scratchgan?")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text, source="the configuration") -> "RunConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{source}: the configuration is not valid JSON ({err})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: the configuration is not a JSON object")
+        return cls.from_dict(d, source)

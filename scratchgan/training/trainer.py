@@ -1,0 +1,312 @@
+"""Training runs on image data: epochs, checkpoints, logs, pictures, resume.
+
+:class:`Trainer` builds the variant a :class:`~scratchgan.training.config.RunConfig`
+names, runs it epoch by epoch, and writes into its output directory:
+
+* ``samples/epoch_NNNN.png`` — G applied to one *fixed* noise batch every
+  ``sample_every`` epochs, so the grids compare over time;
+* ``history.png`` — losses and D's outputs against iterations;
+* ``metrics.jsonl`` — one JSON row per ``log_every`` iterations (window
+  means) and one per epoch;
+* ``config.json`` — the configuration and the resolved preset;
+* ``checkpoint.npz`` — every module and optimiser, the counters, the fixed
+  noise and the configuration, written atomically after every *complete*
+  epoch: the state ``--resume`` continues from;
+* ``partial.npz`` — the same, written when a run stops inside an epoch
+  (``max_iterations``): it can be sampled and evaluated, never resumed, and it
+  never replaces ``checkpoint.npz``;
+* ``G_epoch_NNNN.npz`` — generator snapshots every ``snapshot_every`` epochs.
+
+Randomness is re-derived at the start of every epoch from ``(seed, epoch)``
+(data order, noise, dropout), so a resumed run repeats exactly the numbers of
+an uninterrupted one on the CPU (on the GPU up to the order of reductions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..backend import get_device
+from ..gan import Batch
+from ..presets import build_gan
+from .checkpoint import (CheckpointError, atomic_savez, atomic_write_text, read_checkpoint,
+                         remove_stale_temporaries, save_checkpoint)
+from .config import RunConfig
+from .lock import acquire_run_lock
+from .stats import StatsLog, grad_norm
+
+__all__ = ["Trainer", "load_run_config", "generator_from_checkpoint"]
+
+
+def load_run_config(state, path) -> RunConfig:
+    """The :class:`RunConfig` stored in a checkpoint's ``config`` entry."""
+    if "config" not in state:
+        raise CheckpointError(f"{path} is not a scratchgan checkpoint (no configuration inside)")
+    return RunConfig.from_json(str(state["config"]), source=str(path))
+
+
+def generator_from_checkpoint(path, device="auto"):
+    """``(G, prior, config)`` from a checkpoint, ``partial.npz`` or a G snapshot.
+
+    A snapshot written before format 2 holds G's parameters only; its
+    configuration then comes from the run's ``config.json`` beside it.
+    """
+    state = read_checkpoint(path)
+    if "config" in state:
+        config = load_run_config(state, path)
+    else:
+        cfg_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+        if not os.path.exists(cfg_path):
+            raise CheckpointError(f"{path} is not a scratchgan checkpoint (no configuration inside, "
+                                  "and no config.json beside it)")
+        with open(cfg_path) as f:
+            try:
+                config = RunConfig.from_dict(json.load(f)["config"], source=cfg_path)
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise CheckpointError(f"{cfg_path} is not a scratchgan run configuration ({err})") from None
+    params = {k[2:]: v for k, v in state.items() if k.startswith("G/")}
+    if not params:  # a format-1 snapshot: G's parameters at the top level
+        params = {k: v for k, v in state.items() if "." in k}
+    if "x_shape" in state:
+        x_shape = tuple(int(s) for s in state["x_shape"])
+    elif "G_out_dim" in state:
+        x_shape = (int(state["G_out_dim"]),)
+    else:  # a format-1 snapshot: the width of G's last weight matrix
+        last = max((k for k in params if k.endswith(".W")), key=lambda k: int(k.split(".")[0]))
+        x_shape = (int(params[last].shape[1]),)
+    preset = config.resolved()
+    gan = build_gan(preset, x_shape=x_shape, seed=config.seed, device="cpu")
+    G = gan.G
+    try:
+        G.load_state_dict(params)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: the generator does not match its configuration ({err})") from None
+    return G.to(get_device(device)), gan.prior, config
+
+
+class Trainer:
+    """Run a :class:`RunConfig` on a dataset (:class:`scratchgan.data.Dataset`).
+
+    Parameters
+    ----------
+    config : RunConfig
+    data : Dataset, images ``(N, 784)`` in [0, 1]
+    out_dir : where everything is written; one process at a time (a lock)
+    progress : show a progress bar (epoch summaries print either way)
+    resume : continue the run in ``out_dir`` from its ``checkpoint.npz``
+    """
+
+    def __init__(self, config: RunConfig, data, out_dir, *, progress=True, resume=False):
+        self.config = config
+        self.out_dir = os.fspath(out_dir)
+        self.progress = progress
+        self.preset = config.resolved()
+        self.m = int(self.preset.batch_size)
+        self.k = int(self.preset.k)
+        n = data.train.shape[0]
+        self.batches_per_epoch = n // self.m
+        self.iters_per_epoch = self.batches_per_epoch // self.k
+        if self.iters_per_epoch < 1:
+            raise ValueError(f"batch size {self.m} (×k={self.k}) is larger than the {n} training images")
+        self.device = get_device(config.device)
+        self.x_shape = tuple(data.train.shape[1:])
+        self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
+                             steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device)
+        self.train_images = self.device.asarray(data.train)  # on the device once
+        self.epoch = 0  # epochs completed
+        fixed_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
+        self.fixed_z = self.gan.prior.sample(100, fixed_rng, np.float32)
+        self.history: list = []
+        self.ckpt_path = os.path.join(self.out_dir, "checkpoint.npz")
+        self.partial_path = os.path.join(self.out_dir, "partial.npz")
+        self.metrics_path = os.path.join(self.out_dir, "metrics.jsonl")
+        os.makedirs(os.path.join(self.out_dir, "samples"), exist_ok=True)
+        self._lock = acquire_run_lock(self.out_dir)  # before touching any file in it
+        try:
+            remove_stale_temporaries(self.out_dir)
+            if resume:
+                self._resume()
+            else:
+                self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    # -- starting and resuming ---------------------------------------------------------------
+    def _start(self):
+        if os.path.exists(self.ckpt_path):
+            raise FileExistsError(f"{self.ckpt_path} exists: pass --resume to continue it, or choose "
+                                  "another --out")
+        atomic_write_text(self.metrics_path, "")
+        atomic_write_text(os.path.join(self.out_dir, "config.json"), json.dumps(
+            {"config": dataclasses.asdict(self.config), "resolved": dataclasses.asdict(self.preset)},
+            indent=2, default=list))
+
+    def _resume(self):
+        if not os.path.exists(self.ckpt_path):
+            partial = " (only partial.npz, from a run stopped inside its first epoch)" \
+                if os.path.exists(self.partial_path) else ""
+            raise FileNotFoundError(f"--resume: no checkpoint at {self.ckpt_path}{partial}; "
+                                    "a run has one after its first complete epoch")
+        state = read_checkpoint(self.ckpt_path)
+        saved = load_run_config(state, self.ckpt_path)
+        if int(state.get("partial_iterations", 0)):  # format 1 wrote partial epochs here
+            raise ValueError(f"{self.ckpt_path} was written by a run stopped inside epoch "
+                             f"{int(state['epoch']) + 1}; it can be sampled and evaluated, but not "
+                             "resumed exactly: start a new run")
+        theirs, ours = dataclasses.asdict(saved.resolved()), dataclasses.asdict(self.preset)
+        for key in ours:
+            if key != "deviations" and theirs[key] != ours[key]:
+                raise ValueError(f"--resume: {key} is {ours[key]!r} here but {theirs[key]!r} in "
+                                 f"{self.ckpt_path}; resume with the checkpoint's settings")
+        if saved.seed != self.config.seed:
+            raise ValueError(f"--resume: seed is {self.config.seed} here but {saved.seed} in {self.ckpt_path}")
+        self.gan.load_state_dict(state)
+        self.epoch = int(state["epoch"])
+        self.fixed_z = state["fixed_z"]
+        # keep the log rows the checkpoint had reached; a torn last line (a
+        # kill while it was written) is dropped like every row past it
+        rows = []
+        if os.path.exists(self.metrics_path):
+            with open(self.metrics_path) as f:
+                for line in f:
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        break
+        rows = [_rename_v1_stats(r) for r in rows if r.get("epoch", 0) <= self.epoch]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.history = [r for r in rows if r.get("kind") == "window"]
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self, partial=0):
+        """``checkpoint.npz`` after a complete epoch; ``partial.npz`` (``partial``
+        iterations into the next epoch) otherwise."""
+        save_checkpoint(self.partial_path if partial else self.ckpt_path, self.gan,
+                        epoch=self.epoch, partial_iterations=partial, seed=self.config.seed,
+                        fixed_z=self.fixed_z, config=self.config.to_json(), x_shape=self.x_shape)
+        if not partial and os.path.exists(self.partial_path):
+            os.remove(self.partial_path)  # superseded by a complete epoch
+
+    def save_snapshot(self, path):
+        """G alone, with what is needed to rebuild it (``sample``, ``evaluate``)."""
+        state = {f"G/{k}": v for k, v in self.gan.G.state_dict().items()}
+        atomic_savez(path, {**state, "format": np.asarray(2), "config": np.asarray(self.config.to_json()),
+                            "x_shape": np.asarray(self.x_shape), "epoch": np.asarray(self.epoch)})
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch):
+        """Shuffled sequential minibatches (pylearn2's ``shuffled_sequential``),
+        the order drawn from ``(seed, epoch)``; a callable returning the next."""
+        order = np.random.default_rng(np.random.SeedSequence([self.config.seed, epoch, 1])).permutation(
+            self.train_images.shape[0])
+        order = self.device.asarray(order[: self.batches_per_epoch * self.m].reshape(-1, self.m))
+        batches = (Batch(self.train_images[order[i]]) for i in range(order.shape[0]))
+        return lambda: next(batches)
+
+    def run(self):
+        """Train until ``config.epochs`` epochs are done; returns the history rows."""
+        try:
+            return self._run()
+        finally:
+            self._lock.release()
+
+    def _run(self):
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        log = StatsLog()
+        total = 0
+        for epoch in range(self.epoch + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            self.gan.seed((cfg.seed, epoch))
+            next_batch = self._epoch_batches(epoch)
+            bar = tqdm(total=self.iters_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", disable=not self.progress,
+                       leave=False, dynamic_ncols=True, file=sys.stderr)
+            window = []
+            for i in range(self.iters_per_epoch):
+                stats = self.gan.iteration(next_batch)
+                stats["d_grad_norm"], stats["g_grad_norm"] = grad_norm(self.gan.D), grad_norm(self.gan.G)
+                log.append(self.gan.iterations, stats)
+                total += 1
+                last = i == self.iters_per_epoch - 1
+                stop = cfg.max_iterations is not None and total >= cfg.max_iterations
+                if len(log) >= cfg.log_every or last or stop:
+                    rows = log.flush()  # the only host sync; raises on a non-finite loss
+                    window += rows
+                    self._log_window(rows, epoch)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in rows[-1].items() if k != "step" and
+                                     "norm" not in k}, refresh=False)
+                bar.update(1)
+                if stop:
+                    break
+            bar.close()
+            if i + 1 == self.iters_per_epoch:
+                self.epoch = epoch
+                self._end_of_epoch(epoch, window, time.perf_counter() - t0)
+            else:
+                self._stopped_inside(epoch, i + 1)
+            if stop:
+                break
+        return self.history
+
+    def _log_window(self, rows, epoch):
+        keys = [k for k in rows[0] if k != "step"]
+        rec = {"kind": "window", "epoch": epoch, "step": rows[-1]["step"],
+               **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+        self.history.append(rec)
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def _grid(self, name, title):
+        from ..plots import save_grid
+
+        x = self.gan.sample(100, z=self.device.asarray(self.fixed_z))
+        save_grid(x, os.path.join(self.out_dir, "samples", name), nrow=10, title=title)
+
+    def _history_plot(self):
+        from ..plots import plot_history
+
+        dataset = self.preset.dataset
+        plot_history(self.history, os.path.join(self.out_dir, "history.png"),
+                     title=f"{self.config.preset} preset, {dataset}")
+
+    def _end_of_epoch(self, epoch, rows, elapsed):
+        """The epoch's log row, then its checkpoint (if the process dies between
+        the two, resuming drops the row again), snapshot and pictures."""
+        summary = {"kind": "epoch", "epoch": epoch, "step": self.gan.iterations, "elapsed_s": round(elapsed, 2),
+                   **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "step"}}
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(summary) + "\n")
+        self.save_checkpoint()
+        cfg = self.config
+        if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
+            self.save_snapshot(os.path.join(self.out_dir, f"G_epoch_{epoch:04d}.npz"))
+        if cfg.sample_every and (epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
+            self._grid(f"epoch_{epoch:04d}.png", f"{cfg.preset} preset, epoch {epoch}")
+        self._history_plot()
+        parts = "  ".join(f"{k} {summary[k]:.3f}" for k in summary
+                          if k not in ("kind", "epoch", "step", "elapsed_s") and "norm" not in k)
+        print(f"epoch {epoch}: {parts}  [{elapsed:.0f} s]", file=sys.stderr)
+
+    def _stopped_inside(self, epoch, done):
+        """Stopped by ``max_iterations`` inside ``epoch``: ``partial.npz`` and a
+        grid; ``checkpoint.npz`` (the last complete epoch) stays as it is."""
+        self.save_checkpoint(partial=done)
+        self._grid(f"epoch_{epoch:04d}_partial.png",
+                   f"{self.config.preset} preset, epoch {epoch}, {done} of {self.iters_per_epoch} iterations")
+        self._history_plot()
+
+
+def _rename_v1_stats(row):
+    """Log rows of format 1 called mean D(x) and D(G(z)) ``d_real``/``d_fake``."""
+    for old, new in (("d_real", "D_x"), ("d_fake", "D_G_z")):
+        if old in row:
+            row[new] = row.pop(old)
+    return row
