@@ -35,10 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import scratchgan  # noqa: E402
+from scratchgan import nn  # noqa: E402
 from scratchgan.backend import get_device  # noqa: E402
 from scratchgan.gan import GAN, NoisePrior  # noqa: E402
-from scratchgan.models import PRESETS, build_discriminator, build_generator  # noqa: E402
-from scratchgan.optim import SGD  # noqa: E402
+from scratchgan.models.paper_mlp import build_discriminator, build_generator  # noqa: E402
+from scratchgan.nn import fast  # noqa: E402
 
 FLOPS_PER_SAMPLE = 35_667_840
 
@@ -57,23 +58,24 @@ def flops_per_iteration(m, noise=100, g_hidden=(1200, 1200), d_in=784, d_units=2
 # ---------------------------------------------------------------------------
 # scratchgan
 # ---------------------------------------------------------------------------
-def scratchgan_iteration(m, device, seed=0):
-    p = dict(PRESETS["paper"])
+def scratchgan_iteration(m, device, seed=0, fast_layers=True):
+    """One Algorithm-1 iteration of the paper's model: the fast layers and SGD
+    (what training uses), or the reference ones (``fast_layers=False``)."""
     rng = np.random.default_rng(seed)
-    G = build_generator(784, rng=rng, **p)
-    D = build_discriminator(784, rng=rng, **p)
-    gan = GAN(G, D, SGD(D, lr=0.1, momentum=0.5), SGD(G, lr=0.1, momentum=0.5),
-              NoisePrior(100, "uniform-sqrt3"), loss="non-saturating", k=1, seed=seed,
-              device=device, grad_norms=False)
+    G = build_generator(784, rng=rng, fast_layers=fast_layers)
+    D = build_discriminator(784, rng=rng, fast_layers=fast_layers)
+    opt = fast.SGD if fast_layers else nn.SGD
+    gan = GAN(G, D, opt(D, lr=0.1, momentum=0.5), opt(G, lr=0.1, momentum=0.5),
+              NoisePrior(100, "uniform-sqrt3"), loss="non-saturating", k=1, seed=seed, device=device)
     data = device.asarray(rng.random((10 * m, 784), dtype=np.float32))
     state = {"i": 0}
 
-    def sample_data(mm):
+    def next_batch():
         i = state["i"] = (state["i"] + 1) % 10
         return data[i * m:(i + 1) * m]
 
     def step():
-        gan.iteration(sample_data, m)
+        gan.iteration(next_batch)
 
     return step, device.synchronize
 
@@ -122,8 +124,8 @@ def torch_iteration(m, device_kind, graph=False, seed=0, tf32=False):
         z = torch.rand(m, 100, device=dev) * (2 * half) - half
         with torch.no_grad():
             fake = G(z)
-        logits = D(torch.cat([x, fake]))
-        d_loss = F.softplus(-logits[:m]).mean() + F.softplus(logits[m:]).mean()
+        # real and fake through D as two passes, as scratchgan's Algorithm 1 does
+        d_loss = F.softplus(-D(x)).mean() + F.softplus(D(fake)).mean()
         d_opt.zero_grad(set_to_none=False)
         d_loss.backward()
         d_opt.step()
@@ -206,6 +208,8 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--tf32", action="store_true", help="let PyTorch use TF32 (off by default)")
     ap.add_argument("--json", help="write the table here")
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the reference (textbook) layers and SGD, without the fast module")
     args = ap.parse_args(argv)
 
     device = get_device(args.device)
@@ -227,6 +231,8 @@ def main(argv=None):
         iters = args.iterations if m <= 100 else max(5, args.iterations // 5)
         res = {"m": m, "gflop": gflop}
         variants = {"scratchgan_ms": scratchgan_iteration(m, device)}
+        if args.reference:
+            variants["reference_ms"] = scratchgan_iteration(m, device, fast_layers=False)
         if torch is not None:
             variants["torch_eager_ms"] = torch_iteration(m, args.device)
             if args.device == "gpu":
@@ -244,6 +250,8 @@ def main(argv=None):
         header += f" {'torch eager ms':>15} {'ratio':>6}"
         if args.device == "gpu":
             header += f" {'torch graph ms':>15} {'ratio':>6}"
+    if args.reference:
+        header += f" {'reference ms':>13} {'fast/ref':>8}"
     print(header)
     for r in rows:
         line = f"{r['m']:>5} {r['gflop']:>7.3f} {r['scratchgan_ms']:>14.2f} {r['gflop'] / r['scratchgan_ms'] * 1e3:>8.1f}"
@@ -253,6 +261,9 @@ def main(argv=None):
         if "torch_graph_ms" in r:
             r["ratio_graph"] = r["scratchgan_ms"] / r["torch_graph_ms"]
             line += f" {r['torch_graph_ms']:>15.2f} {r['ratio_graph']:>6.2f}"
+        if "reference_ms" in r:
+            r["ratio_reference"] = r["scratchgan_ms"] / r["reference_ms"]
+            line += f" {r['reference_ms']:>13.2f} {r['ratio_reference']:>8.2f}"
         print(line)
     print("ratio = scratchgan time / PyTorch time (below 1: scratchgan is faster)")
     if args.json:

@@ -4,7 +4,7 @@ The data are 8 Gaussians (standard deviation 0.05) with centres equally spaced
 on a circle of radius 2 -- the classic test for *mode collapse*, where G
 covers a few of the modes and ignores the rest. The same generator and
 discriminator, initialised from the same seed, fed the same data and noise
-streams, are trained once per loss in ``scratchgan.losses.NAMES``:
+streams, are trained once per loss in ``scratchgan.nn.losses.NAMES``:
 
 * ``minimax``        -- G descends log(1 - D(G(z))) (Algorithm 1 as printed);
 * ``non-saturating`` -- G ascends log D(G(z)) (the paper's Section 3 advice);
@@ -49,12 +49,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from scratchgan import losses
 from scratchgan.backend import get_device, to_numpy
-from scratchgan.gan import GAN, NoisePrior
-from scratchgan.layers import LeakyReLU, Linear, ReLU
-from scratchgan.network import Sequential
-from scratchgan.optim import Adam
+from scratchgan.cli import run_script
+from scratchgan.gan import GAN, WGAN, NoisePrior
+from scratchgan.nn import Adam, LeakyReLU, Linear, ReLU, Sequential, losses
 
 N_MODES, RADIUS, STD = 8, 2.0, 0.05
 NEAR = 3 * STD            # "near a mode": within 3 standard deviations of its centre
@@ -83,11 +81,12 @@ def build_gan(loss, device, seed, *, noise_dim=2, hidden=64, lr=1e-3, k=1):
     D = Sequential([Linear(2, hidden, init="he", rng=rng), LeakyReLU(0.2),
                     Linear(hidden, hidden, init="he", rng=rng), LeakyReLU(0.2),
                     Linear(hidden, 1, init="glorot", rng=rng)])
-    return GAN(G, D,
-               d_opt=Adam(D, lr=lr, betas=(0.5, 0.999)),
-               g_opt=Adam(G, lr=lr, betas=(0.5, 0.999)),
-               noise=NoisePrior(noise_dim, "normal"),
-               loss=loss, k=k, seed=seed, device=device)
+    variant = WGAN if loss == "wasserstein" else GAN  # WGAN: the critic clipped to [-0.01, 0.01]
+    return variant(G, D,
+                   d_opt=Adam(D, lr=lr, betas=(0.5, 0.999)),
+                   g_opt=Adam(G, lr=lr, betas=(0.5, 0.999)),
+                   prior=NoisePrior(noise_dim, "normal"),
+                   loss=loss, k=k, seed=seed, device=device)
 
 
 def mode_stats(x):
@@ -109,7 +108,7 @@ def train(loss, args, device, snapshot_at):
 
     snaps = {}
     for it in range(1, args.iterations + 1):
-        gan.iteration(sample_data, args.batch)
+        gan.iteration(lambda: sample_data(args.batch))
         if it in snapshot_at:
             snaps[it] = to_numpy(gan.sample(N_EVAL))
     device.synchronize()
@@ -188,4 +187,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

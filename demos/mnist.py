@@ -16,12 +16,11 @@ import time
 import numpy as np
 
 from scratchgan.backend import get_device
+from scratchgan.cli import run_script
 from scratchgan.data import load_dataset
 from scratchgan.gan import GAN, NoisePrior
-from scratchgan.layers import Dropout, Linear, Maxout, ReLU, Sigmoid
-from scratchgan.models import pixel_logit_bias
-from scratchgan.network import Sequential
-from scratchgan.optim import SGD, ExponentialDecay, LinearMomentum
+from scratchgan.models.paper_mlp import pixel_logit_bias
+from scratchgan.nn import SGD, Dropout, ExponentialDecay, Linear, LinearMomentum, Maxout, ReLU, Sequential, Sigmoid
 from scratchgan.plots import save_grid
 
 
@@ -33,11 +32,13 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=1, help="D steps per G step (the paper: 1)")
     ap.add_argument("--out", default="demos/out/mnist_samples.png")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-dir", help="folder with the MNIST files (default: $SCRATCHGAN_DATA, the cache, "
+                                       "a download)")
     args = ap.parse_args(argv)
     device = get_device(args.device)
 
     # 1. Data: 50,000 training images as float32 in [0, 1], on the device.
-    data = load_dataset("mnist")
+    data = load_dataset("mnist", data_dir=args.data_dir)
     x_train = device.asarray(data.train)
     m = 100  # minibatch size
 
@@ -47,7 +48,7 @@ def main(argv=None):
     G = Sequential([
         Linear(100, 1200, irange=0.05, rng=rng), ReLU(),
         Linear(1200, 1200, irange=0.05, rng=rng), ReLU(),
-        Linear(1200, 784, irange=0.05, rng=rng, bias=pixel_logit_bias(data.train)), Sigmoid(),
+        Linear(1200, 784, irange=0.05, rng=rng, bias=pixel_logit_bias(data.train.mean(axis=0))), Sigmoid(),
     ])
 
     # 3. The discriminator: dropout, maxout 240x5, dropout, maxout 240x5, dropout, a logit.
@@ -57,8 +58,8 @@ def main(argv=None):
         Dropout(0.5), Maxout(240, 240, 5, irange=0.005, rng=rng),
         Dropout(0.5), Linear(240, 1, irange=0.005, rng=rng),
     ])
-    print(G.summary(100), "\n")
-    print(D.summary(784), "\n")
+    print(G.summary((100,)), "\n")
+    print(D.summary((784,)), "\n")
 
     # 4. Momentum SGD with the paper's schedules: lr 0.1 / 1.000004^t, momentum 0.5 -> 0.7.
     steps_per_epoch = len(data.train) // (m * args.k)
@@ -76,14 +77,15 @@ def main(argv=None):
     t0 = time.perf_counter()
     done = 0
     for epoch in range(1, args.epochs + 1):
-        batches = iter(device.asarray(order_rng.permutation(len(data.train))).reshape(-1, m))
+        order = device.asarray(order_rng.permutation(len(data.train))).reshape(-1, m)
+        batches = iter(range(len(order)))
         for it in range(steps_per_epoch):
-            stats = gan.iteration(lambda _m: x_train[next(batches)], m)
+            stats = gan.iteration(lambda: x_train[order[next(batches)]])   # x ~ p_data (line 4)
             done += 1
             if it % 100 == 0:  # float() waits for the GPU: only every 100 iterations
                 print(f"epoch {epoch} it {it:4d}  D loss {float(stats['d_loss']):.3f}  "
-                      f"G loss {float(stats['g_loss']):.3f}  D(x) {float(stats['d_real']):.2f}  "
-                      f"D(G(z)) {float(stats['d_fake']):.2f}")
+                      f"G loss {float(stats['g_loss']):.3f}  D(x) {float(stats['D_x']):.2f}  "
+                      f"D(G(z)) {float(stats['D_G_z']):.2f}")
             if args.iterations and done >= args.iterations:
                 break
         if args.iterations and done >= args.iterations:
@@ -91,9 +93,9 @@ def main(argv=None):
     print(f"{done} iterations in {time.perf_counter() - t0:.1f} s on {device.kind}")
 
     # 6. Samples: G in evaluation mode on fresh noise.
-    save_grid(gan.sample(100), args.out, nrow=10)
+    save_grid(gan.sample(100), args.out, nrow=10, title=f"demos/mnist.py, {done} iterations")
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

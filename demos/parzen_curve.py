@@ -21,9 +21,10 @@ import time
 import numpy as np
 
 from scratchgan.backend import default_rng
+from scratchgan.cli import run_script
 from scratchgan.data import load_dataset
 from scratchgan.metrics import parzen_evaluate
-from scratchgan.train import generator_from_checkpoint
+from scratchgan.training.trainer import generator_from_checkpoint
 
 TABLE_1 = {"adversarial nets (paper)": 225, "Deep GSN": 214, "DBN": 138, "stacked CAE": 121}
 COLORS = ("C3", "C2", "C4", "C5")
@@ -38,6 +39,7 @@ def main(argv=None):
                     help="Parzen score of real training images, drawn as a reference line")
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu", "auto"])
     ap.add_argument("--out", default=None, help="PNG (default: <first run>/parzen_curve.png)")
+    ap.add_argument("--data-dir", help="folder with the dataset's files (default: as the run found them)")
     args = ap.parse_args(argv)
     curves = [(run, evaluate_run(run, args)) for run in args.runs]
     plot(curves, args)
@@ -49,16 +51,21 @@ def evaluate_run(run, args):
     cache_path = os.path.join(run, "parzen.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     snapshots = sorted(glob.glob(os.path.join(run, "G_epoch_*.npz")))
+    if not snapshots:
+        raise ValueError(f"no generator snapshots (G_epoch_NNNN.npz) in {run}; train with --snapshot-every N")
+    epochs = [int(re.search(r"G_epoch_(\d+)", path).group(1)) for path in snapshots]
+    if not any(e % args.every == 0 for e in epochs):
+        raise ValueError(f"{run} has snapshots of epochs {', '.join(map(str, epochs))}, and --every "
+                         f"{args.every} skips all of them; try --every {min(epochs) if min(epochs) > 0 else 1}")
     data = None
-    for path in snapshots:
-        epoch = int(re.search(r"G_epoch_(\d+)", path).group(1))
+    for path, epoch in zip(snapshots, epochs):
         key = f"{epoch}:{args.n_test}"
         if epoch % args.every or key in cache:
             continue
         t0 = time.perf_counter()
         G, prior, config = generator_from_checkpoint(path, args.device)
         if data is None:
-            data = load_dataset(config.dataset, data_dir=config.data_dir)
+            data = load_dataset(config.resolved().dataset, data_dir=args.data_dir or config.data_dir)
         samples = G.forward(prior.sample(10000, default_rng(0, G.device), np.float32), train=False)
         r = parzen_evaluate(samples, G.device.asarray(data.valid[:1000]),
                             G.device.asarray(data.test[: args.n_test]), progress=False)
@@ -68,32 +75,36 @@ def evaluate_run(run, args):
         with open(cache_path, "w") as f:
             json.dump(cache, f, indent=1)
 
-    rows = sorted((v for k, v in cache.items() if k.endswith(f":{args.n_test}")), key=lambda v: v["epoch"])
-    if not rows:
-        raise SystemExit(f"no snapshots to evaluate in {run}")
+    rows = sorted((v for k, v in cache.items() if k.endswith(f":{args.n_test}")
+                   and v["epoch"] % args.every == 0), key=lambda v: v["epoch"])
     with open(os.path.join(run, "config.json")) as f:
         r = json.load(f)["resolved"]
-    return f"{os.path.basename(os.path.normpath(run))}: {r['update']}, {r['loss']}", rows
+    return f"{os.path.basename(os.path.normpath(run))}: {r['variant']}, {r['loss']}", rows, r["dataset"]
 
 
 def plot(curves, args):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7, 4.2), dpi=110)
+    datasets = sorted({dataset for _, (_, _, dataset) in curves})
+    fig = Figure(figsize=(9, 4.2), dpi=110)
     ax = fig.add_subplot()
-    for i, (_, (label, rows)) in enumerate(curves):
+    for i, (_, (label, rows, _)) in enumerate(curves):
         ax.errorbar([r["epoch"] for r in rows], [r["mean"] for r in rows],
                     yerr=[r["std_err"] for r in rows], marker="o", ms=3, color=f"C{i}", label=label)
-    for (name, value), color in zip(TABLE_1.items(), COLORS):
-        ax.axhline(value, ls="--", lw=1, color=color, label=f"{name}: {value}")
+    if datasets == ["mnist"]:  # Table 1 is about MNIST
+        for (name, value), color in zip(TABLE_1.items(), COLORS):
+            ax.axhline(value, ls="--", lw=1, color=color, label=f"{name}: {value}")
     if args.real is not None:
         ax.axhline(args.real, ls=":", lw=1.5, color="k", label=f"10,000 real training images: {args.real:.0f}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Parzen log-likelihood (nats)")
-    ax.set_title("MNIST test set, the paper's Parzen protocol")
-    lowest = min(r["mean"] for _, (_, rows) in curves for r in rows)
+    names = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+    ax.set_title(f"{' and '.join(names.get(d, d) for d in datasets)} test set, the paper's Parzen protocol")
+    lowest = min(r["mean"] for _, (_, rows, _) in curves for r in rows)
     ax.set_ylim(bottom=min(0, lowest - 10))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot, not on the curve
     fig.tight_layout()
     out = args.out or os.path.join(args.runs[0], "parzen_curve.png")
     fig.savefig(out)
@@ -101,4 +112,4 @@ def plot(curves, args):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -63,12 +63,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from scratchgan import losses
 from scratchgan.backend import get_device, to_numpy
+from scratchgan.cli import run_script
 from scratchgan.gan import GAN, NoisePrior
-from scratchgan.layers import LeakyReLU, Linear, sigmoid
-from scratchgan.network import Sequential
-from scratchgan.optim import Adam
+from scratchgan.nn import Adam, LeakyReLU, Linear, Sequential, losses, sigmoid
 
 DATA_MEAN, DATA_STD = 2.0, 0.5
 X_LIM = (0.25, 3.75)  # the part of the x-domain that is drawn
@@ -111,7 +109,7 @@ def build_gan(device, seed, loss, *, k=5, g_hidden=64, d_hidden=32, lr_d=5e-3, l
     return GAN(G, D,
                d_opt=Adam(D, lr=lr_d, betas=(0.5, 0.999)),
                g_opt=Adam(G, lr=lr_g, betas=(0.5, 0.999)),
-               noise=NoisePrior(1, "uniform"),  # z ~ U[-1, 1]
+               prior=NoisePrior(1, "uniform"),  # z ~ U[-1, 1]
                loss=loss, k=k, seed=seed, device=device)
 
 
@@ -258,7 +256,7 @@ def main(argv=None):
     print(f"toy_1d: {args.loss} loss, k = {args.k}, on {device}; p_data = N({DATA_MEAN}, {DATA_STD}^2)")
 
     for _ in range(args.a_at):                                   # (a)
-        gan.iteration(sample_data, args.batch)
+        gan.iteration(lambda: sample_data(args.batch))
     snaps.append(snapshot(gan, device, grid))
     labels.append(f"(a) after {args.a_at} iterations")
 
@@ -273,7 +271,7 @@ def main(argv=None):
     labels.append(f"(c) then {args.g_steps} G-only steps")
 
     for _ in range(args.iterations - args.a_at):                 # (d)
-        gan.iteration(sample_data, args.batch)
+        gan.iteration(lambda: sample_data(args.batch))
     snaps.append(snapshot(gan, device, grid))
     labels.append(f"(d) after {args.iterations} iterations")
 
@@ -287,4 +285,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_script(main))

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_script"]
 
 DESCRIPTION = ("Generative adversarial nets from scratch in NumPy (CPU) and CuPy (GPU): train the "
                "2014 paper's GAN and its family, sample from checkpoints, evaluate them.")
@@ -311,6 +311,25 @@ def main(argv=None) -> int:
         trainer = _STATE.pop("trainer", None)
         if trainer is not None:
             trainer._lock.release()
+
+
+def run_script(main_fn, argv=None) -> int:
+    """Run a demo's ``main`` as the command line runs its commands: a missing
+    dataset, an unusable GPU or bad input give one ``error:`` line and exit
+    code 2, Ctrl-C exit code 130, no traceback."""
+    from .backend import BackendError
+    from .data import DataError
+
+    name = os.path.basename(sys.argv[0]) or "scratchgan"
+    try:
+        main_fn(argv)
+        return 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except (BackendError, DataError, ValueError, OSError) as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

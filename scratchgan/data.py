@@ -4,7 +4,7 @@ The GAN paper trains on MNIST with real-valued pixels (``/255``, in [0, 1],
 neither binarised nor centred). It uses the first 50,000 training images for
 training, the last 10,000 for validation (monitoring and choosing the Parzen
 window width) and the official 10,000 ``t10k`` images for the test set. The
-order is the file order, with no shuffling. See ``../shared/PAPER.md`` §4.
+order is the file order, with no shuffling. See docs/paper.md §4.
 
 Where the files come from
 -------------------------
@@ -91,7 +91,7 @@ FILES = (
 
 #: Published sums of the gzipped files: MD5 from torchvision and the
 #: Fashion-MNIST README, SHA-256 from Keras/TensorFlow loaders
-#: (copied from ``../shared/data/README.md``).
+#: (the published sums, as listed with the data files).
 CHECKSUMS: dict[str, dict[str, dict[str, str]]] = {
     "mnist": {
         "train-images-idx3-ubyte.gz": {
@@ -145,7 +145,7 @@ MIRRORS: dict[str, tuple[str, ...]] = {
 }
 
 #: Number of training images the paper uses for training; the rest of the
-#: 60,000 are the validation set (``../shared/PAPER.md`` §4).
+#: 60,000 are the validation set (docs/paper.md §4).
 PAPER_TRAIN_SIZE = 50_000
 _OFFICIAL_TRAIN_SIZE = 60_000
 _IMAGE_SHAPE = (28, 28)
@@ -175,7 +175,7 @@ class Dataset:
     split : str
         ``"paper"``: train = training images 0-49,999, valid = 50,000-59,999.
         ``"full"``: train = all 60,000, valid is empty. The test set is always
-        the official 10,000 ``t10k`` images (``../shared/PAPER.md`` §4).
+        the official 10,000 ``t10k`` images (docs/paper.md §4).
     train, valid, test : numpy.ndarray
         Images, float32, shape ``(N, 784)``.
     train_labels, valid_labels, test_labels : numpy.ndarray
@@ -729,7 +729,7 @@ def load_dataset(
 ) -> Dataset:
     """Load MNIST or Fashion-MNIST as float32 vectors in [0, 1].
 
-    Follows ``../shared/PAPER.md`` §4: pixels are divided by 255 (not
+    Follows docs/paper.md §4: pixels are divided by 255 (not
     binarised, not centred), images are flattened to 784-d vectors, and the
     file order is kept. With ``split="paper"``: train = training images
     0-49,999, valid = 50,000-59,999, test = the 10,000 ``t10k`` images.

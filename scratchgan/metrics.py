@@ -4,7 +4,7 @@ The paper's Table 1 reports, for adversarial nets on MNIST, a mean test
 log-likelihood of **225 ± 2** nats, estimated by fitting a Gaussian Parzen
 window (kernel density estimate) to samples from the generator. This module
 reproduces the authors' script (``parzen_ll.py``, by Yann Dauphin, after
-Breuleux et al. 2011) as described in ``PAPER.md`` §5:
+Breuleux et al. 2011) as described in docs/paper.md §5:
 
 * ``N`` generator samples ``mu_j`` (10,000 in the paper) are the kernel
   centres, and the log-density of a point ``x`` in ``d`` dimensions is
@@ -50,11 +50,11 @@ __all__ = [
     "parzen_evaluate",
 ]
 
-#: The authors' sigma grid: ``numpy.logspace(-1, 0, 10)`` (PAPER.md §5). Read-only.
+#: The authors' sigma grid: ``numpy.logspace(-1, 0, 10)`` (docs/paper.md §5). Read-only.
 DEFAULT_SIGMAS = np.logspace(-1, 0, 10)
 DEFAULT_SIGMAS.setflags(write=False)
 
-#: Test points per batch; the authors' ``-b`` default (PAPER.md §5).
+#: Test points per batch; the authors' ``-b`` default (docs/paper.md §5).
 DEFAULT_BATCH_SIZE = 100
 
 
@@ -244,7 +244,7 @@ def parzen_log_likelihood_grid(x, mu, sigmas, batch_size=DEFAULT_BATCH_SIZE,
             \\exp\\!\\left(-\\frac{\\lVert x_i - \\mu_j\\rVert^2}{2\\sigma^2}\\right)
             - d \\log\\!\\left(\\sigma \\sqrt{2\\pi}\\right)
 
-    evaluated with a stable log-mean-exp (``PAPER.md`` §5, the authors'
+    evaluated with a stable log-mean-exp (docs/paper.md §5, the authors'
     ``parzen_ll.py``).
 
     Parameters
@@ -288,7 +288,7 @@ def parzen_log_likelihood_grid(x, mu, sigmas, batch_size=DEFAULT_BATCH_SIZE,
     References
     ----------
     Goodfellow et al. (2014), "Generative Adversarial Nets", Table 1:
-    adversarial nets 225 ± 2 on MNIST; protocol in ``PAPER.md`` §5.
+    adversarial nets 225 ± 2 on MNIST; protocol in docs/paper.md §5.
     """
     xp, arrs = _backend({"x": x, "mu": mu})
     for name, a in arrs.items():
@@ -312,7 +312,7 @@ def parzen_log_likelihood(x, mu, sigma, batch_size=DEFAULT_BATCH_SIZE, progress=
 
     i.e. the log-density of ``x`` under the equal-weight mixture of
     ``N(mu_j, sigma^2 I)``, as in the authors' ``parzen_ll.py``
-    (``PAPER.md`` §5; Table 1 of Goodfellow et al. 2014 reports 225 ± 2 on
+    (docs/paper.md §5; Table 1 of Goodfellow et al. 2014 reports 225 ± 2 on
     MNIST with ``sigma`` chosen on validation data).
 
     Parameters
@@ -353,7 +353,7 @@ def select_sigma(valid, samples, sigmas=DEFAULT_SIGMAS, batch_size=DEFAULT_BATCH
     For each ``sigma`` in the grid, the mean over ``valid`` of
     ``log p_sigma(x)`` (see :func:`parzen_log_likelihood`) is computed with
     ``samples`` as kernel centres, and the argmax is returned (the first one
-    on ties), as in ``PAPER.md`` §5. For MNIST the authors use the first
+    on ties), as in docs/paper.md §5. For MNIST the authors use the first
     1,000 validation images and the grid ``numpy.logspace(-1, 0, 10)``.
 
     Parameters
@@ -429,7 +429,7 @@ def parzen_evaluate(samples, valid, test, sigmas=None, batch_size=DEFAULT_BATCH_
                     progress=True) -> ParzenResult:
     """The paper's Parzen-window evaluation: choose sigma on ``valid``, score ``test``.
 
-    Protocol of ``PAPER.md`` §5 (the authors' ``parzen_ll.py``): ``sigma`` is
+    Protocol of docs/paper.md §5 (the authors' ``parzen_ll.py``): ``sigma`` is
     the argmax over ``sigmas`` of the mean validation log-likelihood; the
     reported figure is the mean over ``test`` of
 

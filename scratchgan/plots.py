@@ -113,7 +113,7 @@ def nearest_neighbours(queries, data, batch_size=2048):
 
 
 def figure2(samples, train_images, path, rows=4, cols=5):
-    """The paper's Figure 2 layout (PAPER.md §6): ``rows`` rows of ``cols``
+    """The paper's Figure 2 layout (docs/paper.md §6): ``rows`` rows of ``cols``
     random samples; the last column is the *training* image nearest (in pixel
     distance) to the sample beside it, to show the model has not memorised."""
     samples = to_numpy(samples)[: rows * cols].reshape(rows, cols, -1)
