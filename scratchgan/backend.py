@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # CuPy is an optional dependency: ``pip install scratchgan[cuda12]``.
+try:  # CuPy is optional: the extras cuda12 and cuda13 install it (README, Install).
     import cupy as _cupy
 except Exception as _err:  # ImportError, or a broken CUDA install raising at import
     _cupy = None
@@ -40,9 +40,8 @@ __all__ = [
 ]
 
 _INSTALL_HINT = (
-    "install CuPy with the extra that matches your CUDA major version: "
-    "pip install 'scratchgan[cuda12]' (CUDA 12.x) or "
-    "pip install 'scratchgan[cuda13]' (CUDA 13.x); `nvidia-smi` shows the version"
+    "install CuPy with the extra for your CUDA major version (`nvidia-smi` shows it), from your "
+    'scratchgan clone: pip install -e ".[cuda12]" for CUDA 12.x or pip install -e ".[cuda13]" for CUDA 13.x'
 )
 
 
