@@ -30,7 +30,7 @@ from ..backend import get_array_module
 from .module import Module, check_shape
 
 __all__ = [
-    "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Maxout", "Dropout",
+    "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Maxout", "Dropout", "Flatten", "Reshape", "Embedding",
     "init_weight", "sigmoid", "positive_int",
 ]
 
@@ -441,3 +441,112 @@ class Dropout(Module):
 
     def __repr__(self):
         return f"Dropout({self.p})"
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------
+class Flatten(Module):
+    """``(N, d1, d2, …) → (N, d1·d2·…)``; backward reshapes the gradient back."""
+
+    def forward(self, x, train=True):
+        """Parameters: x (N, …). Returns: y (N, prod(…))."""
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        """Every output element is one input element: ``dx = dy`` reshaped."""
+        shape = self._cached()
+        self._check_dy(dy, (shape[0], int(np.prod(shape[1:]))))
+        return dy.reshape(shape) if need_dx else None
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Reshape(Module):
+    """``(N, prod(shape)) → (N, *shape)`` (e.g. a Linear layer's output into
+    ``(C, H, W)`` feature maps); backward reshapes the gradient back."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        self.shape = tuple(positive_int("Reshape size", s) for s in shape)
+
+    def forward(self, x, train=True):
+        """Parameters: x (N, …) with prod(…) = prod(shape). Returns: y (N, *shape)."""
+        if int(np.prod(x.shape[1:])) != int(np.prod(self.shape)):
+            raise ValueError(f"{self!r}: cannot reshape input of shape {tuple(x.shape)} to (batch, "
+                             f"{', '.join(map(str, self.shape))})")
+        self._cache = x.shape
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        shape = self._cached()
+        self._check_dy(dy, (shape[0],) + self.shape)
+        return dy.reshape(shape) if need_dx else None
+
+    def output_shape(self, input_shape):
+        return self.shape
+
+    def __repr__(self):
+        return f"Reshape{self.shape}"
+
+
+class Embedding(Module):
+    """A learned vector per class: ``y = E[labels]`` (a Linear layer without
+    bias applied to the one-hot of the labels).
+
+    Parameters
+    ----------
+    num_classes, dim : int
+    init, std, irange, rng, dtype : see :func:`init_weight` (default N(0, 1), as PyTorch)
+
+    ``params["E"]``: (num_classes, dim). Input: integer labels (N,) in
+    ``[0, num_classes)``; output (N, dim).
+    """
+
+    def __init__(self, num_classes, dim, init="normal", *, std=1.0, irange=0.05, rng=None, dtype=np.float32):
+        super().__init__()
+        self.num_classes, self.dim = positive_int("num_classes", num_classes), positive_int("dim", dim)
+        E = init_weight((self.num_classes, self.dim), init, fan_in=self.num_classes, fan_out=self.dim,
+                        irange=irange, std=std, rng=rng, dtype=dtype)
+        self.params = {"E": E}
+        self.grads = {"E": np.zeros_like(E)}
+
+    def forward(self, labels, train=True):
+        """Parameters: labels (N,) integers. Returns: y (N, dim)."""
+        xp = get_array_module(labels)
+        if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(f"{self!r}: expected integer labels of shape (batch,), got "
+                             f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', ())}")
+        # (checked on the CPU only: on the GPU the check would wait for the device;
+        # the data pipeline and the samplers check labels where they enter)
+        if xp is np and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(f"{self!r}: labels must be in [0, {self.num_classes}), got "
+                             f"{int(labels.min())}..{int(labels.max())}")
+        self._cache = labels
+        return xp.take(self.params["E"], labels, axis=0)
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        """``y[i] = E[labels[i]]``, so ``∂L/∂E[c] = Σ_{i: labels[i] = c} dy[i]``:
+        a row that several samples share receives the *sum* of their gradients.
+        (``E[labels] += dy`` would keep only one of them.) As a product:
+        ``dE = onehot(labels)ᵀ · dy``. Labels get no gradient: returns None.
+
+        Parameters: dy (N, dim). Returns: None.
+        """
+        labels = self._cached()
+        self._check_dy(dy, (labels.shape[0], self.dim))
+        if param_grads:
+            xp = get_array_module(dy)
+            onehot = (labels[:, None] == xp.arange(self.num_classes)[None, :]).astype(dy.dtype)
+            self.grads["E"] += onehot.T @ dy
+        return None
+
+    def output_shape(self, input_shape):
+        return (self.dim,)
+
+    def __repr__(self):
+        return f"Embedding({self.num_classes}, {self.dim})"

@@ -31,7 +31,7 @@ from ..backend import get_array_module
 from .layers import sigmoid
 
 __all__ = ["softplus", "Loss", "Minimax", "NonSaturating", "LeastSquares", "Hinge", "Wasserstein",
-           "get", "NAMES"]
+           "get", "NAMES", "log_softmax", "softmax_cross_entropy", "l1", "gaussian_nll"]
 
 
 def softplus(a):
@@ -215,3 +215,78 @@ def get(name, **kwargs) -> Loss:
     if key not in _REGISTRY:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(NAMES)}")
     return _REGISTRY[key](**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Losses beside the adversarial ones: classifiers, InfoGAN's codes, pix2pix
+# ---------------------------------------------------------------------------
+def log_softmax(a):
+    """``log softmax(a)`` along the last axis, stably: with ``c = max_k a_k``,
+    ``log(e^{a_j} / Σ_k e^{a_k}) = (a_j − c) − log Σ_k e^{a_k − c}`` and every
+    exponent is ≤ 0, so nothing overflows.
+
+    Parameters: a (…, K). Returns: (…, K).
+    """
+    xp = get_array_module(a)
+    shifted = a - a.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of integer ``labels`` under ``softmax(logits)``.
+
+    Parameters: logits (m, K) — raw scores, *not* probabilities (a softmax
+    before this loss would apply it twice); labels (m,) integers in [0, K).
+    Returns: (value, dlogits), value the batch mean of ``−log softmax(a)[y]``.
+
+    With ``p = softmax(a)`` and ``L_i = −a_{i,y} + log Σ_k e^{a_{i,k}}``::
+
+        ∂L_i/∂a_{i,j} = −[j = y_i] + e^{a_{i,j}} / Σ_k e^{a_{i,k}} = p_{i,j} − onehot_{i,j}
+
+    so ``dlogits = (p − onehot(y)) / m``.
+    """
+    xp = get_array_module(logits)
+    if getattr(logits, "ndim", None) != 2 or logits.shape[0] == 0:
+        raise ValueError(f"softmax_cross_entropy: expected logits of shape (m, K), got {getattr(logits, 'shape', None)}")
+    if getattr(labels, "shape", None) != (logits.shape[0],) or labels.dtype.kind not in "iu":
+        raise ValueError(f"softmax_cross_entropy: expected {logits.shape[0]} integer labels, got "
+                         f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', None)}")
+    m, K = logits.shape
+    logp = log_softmax(logits)
+    onehot = (labels[:, None] == xp.arange(K)[None, :])
+    value = -(logp * onehot).sum() / m
+    return value, (xp.exp(logp) - onehot) / logits.dtype.type(m)
+
+
+def l1(x, target):
+    """Mean absolute error ``mean |x − target|`` (pix2pix's reconstruction term).
+
+    Parameters: x, target (same shape). Returns: (value, dx) with
+    ``dx = sign(x − target) / size`` (the subgradient 0 where they are equal).
+    """
+    if x.shape != target.shape:
+        raise ValueError(f"l1: x has shape {tuple(x.shape)}, target {tuple(target.shape)}")
+    diff = x - target
+    return get_array_module(x).abs(diff).mean(), get_array_module(x).sign(diff) / diff.dtype.type(diff.size)
+
+
+def gaussian_nll(mu, c, sigma=1.0):
+    """Negative log-likelihood of ``c`` under a factored Gaussian N(mu, σ²) with
+    *fixed* σ, summed over the code's dimensions, averaged over the batch
+    (InfoGAN's continuous codes; with σ = 1 it is half the squared error plus
+    a constant).
+
+    Parameters: mu (m, d) the predicted means; c (m, d) the true codes.
+    Returns: (value, dmu)::
+
+        L_i = Σ_j [ (c_ij − μ_ij)² / (2σ²) + log σ + ½ log 2π ]
+        ∂L/∂μ_ij = (μ_ij − c_ij) / (σ² m)
+    """
+    import math
+
+    if mu.shape != c.shape or mu.ndim != 2:
+        raise ValueError(f"gaussian_nll: mu {tuple(mu.shape)} and c {tuple(c.shape)} must both be (m, d)")
+    m, d = mu.shape
+    diff = mu - c
+    value = (diff * diff).sum() / (2 * sigma ** 2 * m) + d * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+    return value, diff / mu.dtype.type(sigma ** 2 * m)

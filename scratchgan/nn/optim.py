@@ -26,7 +26,7 @@ import numpy as np
 from ..backend import device_of, get_array_module, to_numpy
 from .module import Module
 
-__all__ = ["Optimizer", "SGD", "Adam", "ExponentialDecay", "LinearMomentum", "as_schedule"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSProp", "ExponentialDecay", "LinearMomentum", "as_schedule"]
 
 
 # ---------------------------------------------------------------------------
@@ -104,6 +104,10 @@ class Optimizer:
         Everything this optimiser updates. One optimiser may cover several
         modules (InfoGAN trains D and Q together); their parameters are named
         ``"<module>/<param>"`` in its state.
+    weight_decay : float
+        L2 regularisation ``(λ/2)‖θ‖²`` added to the loss: every update uses the
+        gradient ``g + λ·θ`` (the DCGAN authors' code: 2.5e-5; WGAN-GP with a
+        normalised critic: 1e-3).
     max_col_norm : float, optional
         After each update, rescale every column of every 2-D weight ``W`` whose
         L2 norm exceeds ``c`` to norm ``c``, pylearn2's rule
@@ -111,7 +115,7 @@ class Optimizer:
         used for TFD, not MNIST).
     """
 
-    def __init__(self, modules, *, max_col_norm=None):
+    def __init__(self, modules, *, weight_decay=0.0, max_col_norm=None):
         if isinstance(modules, Module):
             self.modules = {"": modules}
         elif isinstance(modules, dict):
@@ -124,6 +128,9 @@ class Optimizer:
             if not isinstance(m, Module):
                 raise TypeError(f"an optimiser needs scratchgan Modules, got {type(m).__name__}")
         self.max_col_norm = None if max_col_norm is None else float(max_col_norm)
+        self.weight_decay = float(weight_decay)
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.t = 0              # updates made so far
         self.state: dict = {}   # per-parameter buffers, "<param name>:<slot>"
 
@@ -148,6 +155,8 @@ class Optimizer:
         """Apply one update to every parameter from its current gradient."""
         self._begin()
         for name, p, g in self.named_parameters():
+            if self.weight_decay:
+                g = g + p.dtype.type(self.weight_decay) * p   # ∂/∂θ of (λ/2)‖θ‖²
             self._update(name, p, g)
             if self.max_col_norm is not None and p.ndim == 2 and name.endswith("W"):
                 xp = get_array_module(p)
@@ -248,3 +257,34 @@ class Adam(Optimizer):
         m_hat = m / f(self._c1)
         v_hat = v / f(self._c2)
         p -= f(self._lr_t) * m_hat / (xp.sqrt(v_hat) + f(self.eps))
+
+
+# ---------------------------------------------------------------------------
+# RMSProp
+# ---------------------------------------------------------------------------
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton, 2012), as PyTorch's ``RMSprop`` without momentum::
+
+        v ← α·v + (1 − α)·g²
+        θ ← θ − η · g / (√v + ε)
+
+    with ``v = 0`` at the start; WGAN trains its critic and generator with it
+    (η = 5e-5), because momentum made the critic unstable.
+    """
+
+    def __init__(self, modules, lr=5e-5, alpha=0.99, eps=1e-8, **kw):
+        super().__init__(modules, **kw)
+        self.lr = as_schedule(lr, "lr")
+        if not 0 <= alpha < 1:
+            raise ValueError(f"RMSProp alpha must be in [0, 1), got {alpha!r}")
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def _begin(self):
+        self._lr_t = self.lr(self.t)
+
+    def _update(self, name, p, g):
+        xp, f = get_array_module(p), p.dtype.type
+        v = self._slot(name, "v", p)
+        v *= f(self.alpha)
+        v += f(1 - self.alpha) * (g * g)
+        p -= f(self._lr_t) * g / (xp.sqrt(v) + f(self.eps))
