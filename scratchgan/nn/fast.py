@@ -330,6 +330,8 @@ class SGD(_optim.SGD):
         scratch = xp.empty(min(p.size, BLOCK), dtype=p.dtype) if xp is np else None
         for pb, gb, vb in blocks(p, g, v):
             vb *= mu
-            vb -= xp.multiply(gb, lr, out=scratch[:gb.size].reshape(gb.shape)) if scratch is not None \
-                else gb * lr
+            if scratch is not None and gb.size <= scratch.size:
+                vb -= xp.multiply(gb, lr, out=scratch[:gb.size].reshape(gb.shape))
+            else:  # the GPU, or a non-contiguous array updated whole (larger than a block)
+                vb -= gb * lr
             pb += vb

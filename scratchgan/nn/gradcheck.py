@@ -86,7 +86,8 @@ def check_module(module, x, *, train=True, seed=0, h=1e-6, params=True, dy=None)
     train : passed to forward (dropout active when True; its masks are held
         fixed by re-seeding before every forward)
     params : also check every parameter gradient
-    dy : the upstream gradient (a tuple for several outputs); random normal when None
+    dy : the upstream gradient (a tuple for several outputs, where ``None``
+        marks an output that does not reach the loss); random normal when None
 
     Returns
     -------
@@ -116,7 +117,8 @@ def check_module(module, x, *, train=True, seed=0, h=1e-6, params=True, dy=None)
         analytic.update({k: to_numpy(g).copy() for k, g in module.gradients().items()})
 
     def loss():
-        return sum((y * g).sum() for y, g in zip(_as_tuple(forward()), dys))
+        # a None gradient: that output does not reach the loss (Fork, Parallel)
+        return sum((y * g).sum() for y, g in zip(_as_tuple(forward()), dys) if g is not None)
 
     errors = {}
     for i, a in enumerate(xs):
