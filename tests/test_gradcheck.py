@@ -1,5 +1,6 @@
-"""Tests for scratchgan.gradcheck: the checker must pass correct gradients
-*and* catch wrong ones (a checker that always passes proves nothing)."""
+"""Tests for scratchgan.nn.gradcheck: the checker must pass correct gradients
+*and* catch wrong ones (a checker that always passes proves nothing), for
+single modules and for containers with tuples of inputs and outputs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import assert_grads_ok, on, to_host, to_xp
-from scratchgan.gradcheck import check_layer, directional_check, numerical_gradient, rel_error
-from scratchgan.layers import Dropout, Linear, Tanh
-from scratchgan.network import Sequential
+from scratchgan.nn import Concat, Fork, Identity, Parallel
+from scratchgan.nn.containers import Sequential
+from scratchgan.nn.gradcheck import check_module, directional_check, numerical_gradient, rel_error
+from scratchgan.nn.layers import Dropout, Linear, Tanh
 
 
 class TanhWrongDerivative(Tanh):
@@ -30,6 +32,33 @@ class LinearWrongBiasGrad(Linear):
 class DropoutForgetsMask(Dropout):
     def backward(self, dy, *, need_dx=True, param_grads=True):
         return dy
+
+
+class LinearOverwritesGrads(Linear):
+    """Writes ``grads`` instead of adding: wrong when two branches share it."""
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        self.zero_grad()
+        return super().backward(dy, need_dx=need_dx, param_grads=param_grads)
+
+
+class ForkKeepsTheLastGradient(Fork):
+    """Forgets the multivariate chain rule: the last branch's dx wins."""
+
+    def backward(self, dys, *, need_dx=True, param_grads=True):
+        dx = None
+        for b, dy in zip(self.layers, dys):
+            dx = b.backward(dy, need_dx=need_dx, param_grads=param_grads)
+        return dx
+
+
+class ConcatSwapsTheSplit(Concat):
+    """Cuts dy back into pieces in the wrong order."""
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        sizes = self._cached()
+        b, a = dy[:, :sizes[1]], dy[:, sizes[1]:]
+        return a, b
 
 
 def test_rel_error(xp):
@@ -67,13 +96,13 @@ def test_numerical_gradient_refuses_non_contiguous_arrays(xp):
         numerical_gradient(lambda: (x * x).sum(), x)
 
 
-def test_check_layer_passes_a_correct_layer(xp):
+def test_check_module_passes_a_correct_layer(xp):
     rs = np.random.default_rng(0)
     layer = on(xp, Linear(4, 3, init="normal", std=1.0, rng=rs, dtype=np.float64))
-    errors = check_layer(layer, to_xp(xp, rs.standard_normal((5, 4))))
+    errors = check_module(layer, to_xp(xp, rs.standard_normal((5, 4))))
     assert set(errors) == {"x", "W", "b"}
     assert_grads_ok(errors)
-    assert set(check_layer(layer, to_xp(xp, np.ones((2, 4))), params=False)) == {"x"}
+    assert set(check_module(layer, to_xp(xp, np.ones((2, 4))), params=False)) == {"x"}
 
 
 @pytest.mark.parametrize(
@@ -83,23 +112,23 @@ def test_check_layer_passes_a_correct_layer(xp):
      (lambda: DropoutForgetsMask(0.5), "x")],
     ids=["tanh-derivative", "linear-bias", "dropout-mask"],
 )
-def test_check_layer_catches_wrong_gradients(xp, make, key):
+def test_check_module_catches_wrong_gradients(xp, make, key):
     x = to_xp(xp, np.random.default_rng(1).standard_normal((6, 4)))
-    errors = check_layer(on(xp, make()), x)
+    errors = check_module(on(xp, make()), x)
     assert errors[key] > 1e-2
 
 
-def test_check_layer_holds_nested_dropout_masks_fixed(xp):
+def test_check_module_holds_nested_dropout_masks_fixed(xp):
     rs = np.random.default_rng(2)
     inner = Sequential([Dropout(0.5), Linear(4, 4, init="normal", std=1.0, rng=rs, dtype=np.float64)])
     net = on(xp, Sequential([Dropout(0.3), inner, Tanh()]))
-    assert_grads_ok(check_layer(net, to_xp(xp, rs.standard_normal((5, 4)))))
+    assert_grads_ok(check_module(net, to_xp(xp, rs.standard_normal((5, 4)))))
 
 
-def test_check_layer_uses_the_given_dy(xp):
+def test_check_module_uses_the_given_dy(xp):
     x = to_xp(xp, np.ones((2, 3)))
     dy = to_xp(xp, np.zeros((2, 3)))  # L = 0 everywhere: both gradients are zero
-    assert check_layer(Tanh(), x, dy=dy) == {"x": 0.0}
+    assert check_module(Tanh(), x, dy=dy) == {"x": 0.0}
 
 
 def test_directional_check(xp):
@@ -117,3 +146,37 @@ def test_directional_check(xp):
     np.testing.assert_allclose(to_host(a), a_host, rtol=0, atol=1e-15)  # put back (to rounding)
     with pytest.raises(TypeError, match="float64"):
         directional_check(good, {"a": to_xp(xp, a_host, dtype=np.float32)})
+
+
+def _lin(n_in, n_out, rs, cls=Linear):
+    layer = cls(n_in, n_out, init="normal", std=1.0, rng=rs, dtype=np.float64)
+    layer.params["b"][...] = rs.standard_normal(n_out)
+    return layer
+
+
+def test_check_module_takes_and_returns_tuples(xp):
+    rs = np.random.default_rng(4)
+    net = on(xp, Sequential([Parallel([_lin(3, 2, rs), Tanh()]), Concat()]))
+    x = (to_xp(xp, rs.standard_normal((4, 3))), to_xp(xp, rs.standard_normal((4, 5))))
+    errors = check_module(net, x)
+    assert set(errors) == {"x0", "x1", "0.0.W", "0.0.b"}
+    assert_grads_ok(errors)
+    fork = on(xp, Fork([_lin(3, 2, rs), Tanh()]))  # one input, a tuple of outputs
+    errors = check_module(fork, x[0])
+    assert set(errors) == {"x", "0.W", "0.b"}
+    assert_grads_ok(errors)
+
+
+@pytest.mark.parametrize("plant", ["fork-sum", "concat-split", "overwriting-grads"])
+def test_check_module_catches_wrong_container_gradients(xp, plant):
+    rs = np.random.default_rng(5)
+    x = to_xp(xp, rs.standard_normal((4, 3)))
+    if plant == "fork-sum":
+        net, key = Sequential([ForkKeepsTheLastGradient([_lin(3, 2, rs), _lin(3, 2, rs)]), Concat()]), "x"
+    elif plant == "concat-split":
+        net, key = Sequential([Fork([_lin(3, 2, rs), _lin(3, 4, rs)]), ConcatSwapsTheSplit()]), "x"
+    else:  # a layer used twice (shared weights): its two gradients must add
+        shared = _lin(3, 3, rs, LinearOverwritesGrads)
+        net, key = Sequential([Fork([shared, Sequential([Identity(), shared])]), Concat()]), "0.0.W"
+    errors = check_module(on(xp, net), x)
+    assert errors[key] > 1e-2, errors

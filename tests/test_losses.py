@@ -1,6 +1,8 @@
-"""Tests for scratchgan.losses: every value and gradient of every loss.
+"""Tests for scratchgan.nn.losses: every value and gradient of every loss.
 
-Three independent checks per loss:
+Each loss has three terms, ``d_real(a)``, ``d_fake(a)`` and ``g(a)``, each
+returning ``(mean value, gradient)``; D's loss is ``d_real + d_fake`` (two
+passes through D whose gradients add). Three independent checks per loss:
 
 * the returned gradients against centred finite differences of the loss's
   *own* value (so two sign errors cannot cancel, numpy-ml's lesson);
@@ -20,8 +22,9 @@ from hypothesis import given, strategies as st
 from scipy.special import expit
 
 from helpers import assert_grads_ok, to_host, to_xp
-from scratchgan import backend, losses
-from scratchgan.gradcheck import numerical_gradient, rel_error
+from scratchgan import backend
+from scratchgan.nn import losses
+from scratchgan.nn.gradcheck import numerical_gradient, rel_error
 
 BIG = 1e4  # D certain: exp(BIG) overflows every float type
 
@@ -45,6 +48,13 @@ def fd_grad(f, a):
 GRAD_TOL = 1e-6
 
 
+def d_loss(loss, ar, af):
+    """D's whole loss and its two gradients: ``(L_D, ∂L_D/∂a_real, ∂L_D/∂a_fake)``."""
+    v_real, d_real = loss.d_real(ar)
+    v_fake, d_fake = loss.d_fake(af)
+    return v_real + v_fake, d_real, d_fake
+
+
 # ---------------------------------------------------------------------------
 # Gradients against finite differences of the loss's own value
 # ---------------------------------------------------------------------------
@@ -54,21 +64,21 @@ def _check_d_gradients(name, ar, af):
     that is tiny, e.g. σ(−12)/m for a confidently accepted real sample, would
     sit below the finite-difference rounding floor set by the *whole* value.)"""
     loss = losses.get(name)
-    value, d_real, d_fake = loss.d_loss(ar, af)
+    value, d_real, d_fake = d_loss(loss, ar, af)
     assert np.isfinite(value)
     assert d_real.shape == ar.shape and d_fake.shape == af.shape
-    num_real = fd_grad(lambda: loss.d_loss(ar, af)[0], ar)
-    num_fake = fd_grad(lambda: loss.d_loss(ar, af)[0], af)
+    num_real = fd_grad(lambda: d_loss(loss, ar, af)[0], ar)
+    num_fake = fd_grad(lambda: d_loss(loss, ar, af)[0], af)
     err = rel_error(np.concatenate([d_real, d_fake]), np.concatenate([num_real, num_fake]))
     assert_grads_ok({"d_loss": err}, tol=GRAD_TOL)
 
 
 def _check_g_gradient(name, af):
     loss = losses.get(name)
-    value, d_fake = loss.g_loss(af)
+    value, d_fake = loss.g(af)
     assert np.isfinite(value)
     assert d_fake.shape == af.shape
-    num = fd_grad(lambda: loss.g_loss(af)[0], af)
+    num = fd_grad(lambda: loss.g(af)[0], af)
     assert_grads_ok({"g_loss": rel_error(d_fake, num)}, tol=GRAD_TOL)
 
 
@@ -105,7 +115,7 @@ def test_hinge_subgradient_is_zero_at_the_kinks():
     # The docstring's convention: at a = ±1 exactly the (sub)gradient is 0.
     ar = np.array([[1.0], [0.5]])
     af = np.array([[-1.0], [-0.5]])
-    _, d_real, d_fake = losses.get("hinge").d_loss(ar, af)
+    _, d_real, d_fake = d_loss(losses.get("hinge"), ar, af)
     np.testing.assert_array_equal(d_real, [[0.0], [-0.5]])
     np.testing.assert_array_equal(d_fake, [[0.0], [0.5]])
 
@@ -146,18 +156,20 @@ def reference_values(name, ar, af):
 def test_values_match_direct_formulas(name, ar, af):
     loss = losses.get(name)
     want_d, want_g = reference_values(name, ar, af)
-    np.testing.assert_allclose(float(loss.d_loss(ar, af)[0]), want_d, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(float(loss.g_loss(af)[0]), want_g, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(float(d_loss(loss, ar, af)[0]), want_d, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(float(loss.g(af)[0]), want_g, rtol=1e-10, atol=1e-12)
 
 
 def test_values_at_hand_computed_points():
     # D(x) = 1/2 at logit 0: minimax D loss is 2 log 2, G losses ±log 2.
     z = np.zeros((4, 1))
-    assert losses.get("minimax").d_loss(z, z)[0] == pytest.approx(2 * np.log(2), rel=1e-15)
-    assert losses.get("minimax").g_loss(z)[0] == pytest.approx(-np.log(2), rel=1e-15)
-    assert losses.get("non-saturating").g_loss(z)[0] == pytest.approx(np.log(2), rel=1e-15)
+    assert d_loss(losses.get("minimax"), z, z)[0] == pytest.approx(2 * np.log(2), rel=1e-15)
+    assert losses.get("minimax").d_real(z)[0] == pytest.approx(np.log(2), rel=1e-15)
+    assert losses.get("minimax").d_fake(z)[0] == pytest.approx(np.log(2), rel=1e-15)
+    assert losses.get("minimax").g(z)[0] == pytest.approx(-np.log(2), rel=1e-15)
+    assert losses.get("non-saturating").g(z)[0] == pytest.approx(np.log(2), rel=1e-15)
     # The gradients there: dL_D/da_r = (σ−1)/m = −1/8, dL_D/da_f = σ/m = 1/8.
-    _, dr, df = losses.get("minimax").d_loss(z, z)
+    _, dr, df = d_loss(losses.get("minimax"), z, z)
     np.testing.assert_allclose(dr, -0.125)
     np.testing.assert_allclose(df, 0.125)
 
@@ -195,8 +207,8 @@ def col(*v):
 def test_extreme_logits_finite_without_warnings(name, dtype, ar_v, af_v):
     loss = losses.get(name)
     ar, af = col(*ar_v).astype(dtype), col(*af_v).astype(dtype)
-    v, dr, df = _strict(loss.d_loss, ar, af)
-    gv, gf = _strict(loss.g_loss, af)
+    v, dr, df = _strict(d_loss, loss, ar, af)
+    gv, gf = _strict(loss.g, af)
     for arr in (v, dr, df, gv, gf):
         assert np.all(np.isfinite(arr)), (name, arr)
     assert dr.dtype == dtype and df.dtype == dtype and gf.dtype == dtype
@@ -235,7 +247,7 @@ def test_extreme_mixtures_equal_their_limits(name):
     ar = col(BIG, -BIG, 0.3, 25.0, -40.0)
     af = col(-BIG, BIG, -2.0, 7.0)
     loss = losses.get(name)
-    got = (*_strict(loss.d_loss, ar, af), *_strict(loss.g_loss, af))
+    got = (*_strict(d_loss, loss, ar, af), *_strict(loss.g, af))
     want = reference_limits(name, ar, af)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-300)
@@ -245,18 +257,18 @@ def test_minimax_generator_saturates_where_non_saturating_does_not():
     # §3 of the paper: early on D rejects fakes with certainty (a_f → −∞).
     m = 5
     af = np.full((m, 1), -BIG)
-    mm_value, mm_grad = _strict(losses.get("minimax").g_loss, af)
-    ns_value, ns_grad = _strict(losses.get("non-saturating").g_loss, af)
+    mm_value, mm_grad = _strict(losses.get("minimax").g, af)
+    ns_value, ns_grad = _strict(losses.get("non-saturating").g, af)
     assert mm_value == 0.0                       # log(1 − 0)
     np.testing.assert_array_equal(mm_grad, 0.0)  # no signal for G: saturation
     assert ns_value == BIG                       # −log σ(−1e4) = softplus(1e4)
     np.testing.assert_array_equal(ns_grad, -1.0 / m)  # full-strength gradient
     # and the other way round when D is fooled with certainty
     af = np.full((m, 1), BIG)
-    assert _strict(losses.get("minimax").g_loss, af)[0] == -BIG
-    np.testing.assert_array_equal(_strict(losses.get("minimax").g_loss, af)[1], -1.0 / m)
-    assert _strict(losses.get("non-saturating").g_loss, af)[0] == 0.0
-    np.testing.assert_array_equal(_strict(losses.get("non-saturating").g_loss, af)[1], 0.0)
+    assert _strict(losses.get("minimax").g, af)[0] == -BIG
+    np.testing.assert_array_equal(_strict(losses.get("minimax").g, af)[1], -1.0 / m)
+    assert _strict(losses.get("non-saturating").g, af)[0] == 0.0
+    np.testing.assert_array_equal(_strict(losses.get("non-saturating").g, af)[1], 0.0)
 
 
 @pytest.mark.parametrize("name", ["minimax", "non-saturating"])
@@ -264,12 +276,12 @@ def test_bce_d_loss_limits(name):
     loss = losses.get(name)
     m_r, m_f = 3, 4
     # D right with certainty: loss 0 and no gradient.
-    v, dr, df = _strict(loss.d_loss, np.full((m_r, 1), BIG), np.full((m_f, 1), -BIG))
+    v, dr, df = _strict(d_loss, loss, np.full((m_r, 1), BIG), np.full((m_f, 1), -BIG))
     assert v == 0.0
     np.testing.assert_array_equal(dr, 0.0)
     np.testing.assert_array_equal(df, 0.0)
     # D wrong with certainty: loss 2·1e4, gradients ∓1/m.
-    v, dr, df = _strict(loss.d_loss, np.full((m_r, 1), -BIG), np.full((m_f, 1), BIG))
+    v, dr, df = _strict(d_loss, loss, np.full((m_r, 1), -BIG), np.full((m_f, 1), BIG))
     assert v == 2 * BIG
     np.testing.assert_array_equal(dr, -1.0 / m_r)
     np.testing.assert_array_equal(df, 1.0 / m_f)
@@ -284,9 +296,11 @@ def test_d_scale_half_halves_d_value_and_gradients_only(name):
     ar, af = r.normal(0, 3, (7, 1)), r.normal(0, 3, (5, 1))
     full, half = losses.get(name), losses.get(name, d_scale=0.5)
     assert half.d_scale == 0.5 and "d_scale=0.5" in repr(half)
-    for a, b in zip(half.d_loss(ar, af), full.d_loss(ar, af)):
+    for a, b in zip(d_loss(half, ar, af), d_loss(full, ar, af)):
         np.testing.assert_allclose(a, 0.5 * b, rtol=1e-15)
-    for a, b in zip(half.g_loss(af), full.g_loss(af)):
+    for a, b in zip(half.d_real(ar) + half.d_fake(af), full.d_real(ar) + full.d_fake(af)):
+        np.testing.assert_allclose(a, 0.5 * b, rtol=1e-15)
+    for a, b in zip(half.g(af), full.g(af)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -314,11 +328,8 @@ def test_get_by_alias(alias, cls):
 def test_get_passes_an_instance_through_and_forwards_kwargs():
     inst = losses.Hinge(d_scale=0.25)
     assert losses.get(inst) is inst
-    assert losses.get("wgan", clip=0.05).clip == 0.05
-    assert losses.get("wasserstein").clip == 0.01
-    for name in losses.NAMES:
-        if name != "wasserstein":
-            assert losses.get(name).clip is None
+    assert losses.get("wgan", d_scale=0.5).d_scale == 0.5
+    assert losses.get("wasserstein").d_scale == 1.0
 
 
 def test_unknown_name_lists_the_choices():
@@ -334,12 +345,13 @@ def test_unknown_name_lists_the_choices():
 def test_empty_logits_rejected(name):
     loss = losses.get(name)
     ok = np.zeros((2, 1))
+    with pytest.raises(ValueError, match="real logits: expected a non-empty"):
+        loss.d_real(np.zeros((0, 1)))
+    with pytest.raises(ValueError, match="fake logits: expected a non-empty"):
+        loss.d_fake(np.zeros((0, 1)))
     with pytest.raises(ValueError, match="non-empty"):
-        loss.d_loss(np.zeros((0, 1)), ok)
-    with pytest.raises(ValueError, match="non-empty"):
-        loss.d_loss(ok, np.zeros((0, 1)))
-    with pytest.raises(ValueError, match="non-empty"):
-        loss.g_loss(np.zeros((0, 1)))
+        loss.g(np.zeros((0, 1)))
+    d_loss(loss, ok, ok), loss.g(ok)  # fine
 
 
 # ---------------------------------------------------------------------------
@@ -351,8 +363,34 @@ def test_backend_results_match_numpy(xp, name):
     ar = np.concatenate([r.normal(0, 5, (6, 1)), col(BIG, -BIG)])
     af = np.concatenate([r.normal(0, 5, (5, 1)), col(-BIG, BIG)])
     loss = losses.get(name)
-    want = (*loss.d_loss(ar, af), *loss.g_loss(af))
-    got = (*loss.d_loss(to_xp(xp, ar), to_xp(xp, af)), *loss.g_loss(to_xp(xp, af)))
+    want = (*d_loss(loss, ar, af), *loss.g(af))
+    got = (*d_loss(loss, to_xp(xp, ar), to_xp(xp, af)), *loss.g(to_xp(xp, af)))
     for g, w in zip(got, want):
         assert backend.get_array_module(g) is xp
         np.testing.assert_allclose(to_host(g), w, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+def test_terms_are_separate_means_over_their_own_batches(name):
+    """D's real and fake terms are each a mean over their own batch (two
+    passes through D, possibly of different sizes), and any logit shape
+    works (a PatchGAN's (m, 1, h, w)): the value is the mean of the
+    element-wise loss, the gradient that of the mean."""
+    r = np.random.default_rng(2)
+    loss = losses.get(name)
+    small, patch = r.normal(0, 2, (3, 1)), r.normal(0, 2, (4, 1, 2, 3))
+    for term in (loss.d_real, loss.d_fake, loss.g):
+        v_small, g_small = term(small)
+        v_patch, g_patch = term(patch)
+        assert g_small.shape == small.shape and g_patch.shape == patch.shape
+        # the mean over (4, 1, 2, 3) equals the mean over the same logits as a column
+        v_col, g_col = term(patch.reshape(-1, 1))
+        np.testing.assert_allclose(v_patch, v_col, rtol=1e-14)
+        np.testing.assert_allclose(g_patch.reshape(-1, 1), g_col, rtol=1e-14)
+        # duplicating a batch keeps the mean and halves each gradient entry
+        v_dup, g_dup = term(np.concatenate([small, small]))
+        np.testing.assert_allclose(v_dup, v_small, rtol=1e-14)
+        np.testing.assert_allclose(g_dup[:3], g_small / 2, rtol=1e-14)
+        assert np.all(np.abs(np.abs(patch) - 1) > 1e-3)  # away from the hinge's kinks
+        num = fd_grad(lambda: term(patch)[0], patch)
+        assert_grads_ok({term.__name__: rel_error(g_patch, num)}, tol=GRAD_TOL)
