@@ -44,7 +44,22 @@ def _positive_float(text):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults, keeps the description's line breaks."""
+    """Shows defaults, keeps the description's line breaks. An option whose
+    default is ``None`` ("the preset's") or a flag's ``False`` gets no
+    "(default: None)": its help says what the default is."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _per_preset(presets, value) -> str:
+    """``"sgd for paper, small"``: ``value(preset)`` grouped over the presets."""
+    groups: dict = {}
+    for name, preset in presets.items():
+        groups.setdefault(str(value(preset)), []).append(name)
+    return "; ".join(f"{v} for {', '.join(names)}" for v, names in groups.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the total number of epochs; with --resume, training continues up to it")
     t.add_argument("--batch-size", type=_positive_int, help="minibatch size m (default: the preset's)")
     t.add_argument("--optimizer", choices=["sgd", "adam"],
-                   help="default: the preset's; switching to adam uses lr 2e-4, betas (0.5, 0.999)")
+                   help="default: the preset's ("
+                        + _per_preset(PRESETS, lambda p: "/".join(sorted({o["name"] for o in p.optimizers.values()})))
+                        + "); switching to adam uses lr 2e-4, betas (0.5, 0.999)")
     t.add_argument("--lr", type=_positive_float,
-                   help="initial learning rate of D and G (default: the preset's; paper: 0.1)")
+                   help="initial learning rate of D and G (default: the preset's, paper: 0.1; with --optimizer "
+                        "adam on an SGD preset: 2e-4)")
     t.add_argument("--prior", choices=PRIORS, help="noise prior p_z (default: the preset's)")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order, noise, dropout")
     device_arg(t)
@@ -96,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many iterations (a run stopped inside an epoch writes partial.npz)")
     data_arg(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.npz")
-    t.add_argument("--quiet", action="store_true", help="no progress bar (epoch summaries still print)")
+    t.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no start-up line (epoch summaries still print)")
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint", formatter_class=_Formatter)
     s.add_argument("checkpoint", help="checkpoint.npz, partial.npz or a G_epoch_NNNN.npz snapshot")
@@ -134,7 +153,7 @@ def _load_data(name, data_dir):
 
     if data_dir is not None and not os.path.isdir(data_dir):
         raise FileNotFoundError(f"--data-dir {data_dir}: no such directory")
-    return load_dataset(name, data_dir=data_dir)
+    return load_dataset(name, data_dir=data_dir, data_dir_option="--data-dir DIR")
 
 
 def _cmd_train(args) -> int:
@@ -159,9 +178,10 @@ def _cmd_train(args) -> int:
               f"{config.epochs} (the total); raise --epochs to continue")
         trainer._lock.release()
         return 0
-    print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
-          f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
-          f"{trainer.epoch + 1}..{config.epochs}, output {args.out}", file=sys.stderr)
+    if not args.quiet:  # --quiet: errors and epoch summaries only on stderr
+        print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
+              f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
+              f"{trainer.epoch + 1}..{config.epochs}, output {args.out}", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
     its = trainer.gan.iterations - trainer.epoch * trainer.iters_per_epoch

@@ -558,6 +558,7 @@ def _missing_message(
     dirs: Sequence[Path],
     download: bool,
     errors: Sequence[str] = (),
+    data_dir_option: str = "data_dir=DIR",
 ) -> str:
     lines = [f"{name}: missing file(s): {', '.join(missing)}", "Looked in:"]
     lines += [f"  {d}" for d in dirs]
@@ -568,7 +569,7 @@ def _missing_message(
         lines += [f"  {e}" for e in errors]
     lines.append(
         f"Put the four files ({', '.join(FILES)}) in {cache_dir(name)}, or in a directory "
-        f"DIR (or DIR/{name}) and pass data_dir=DIR or set the environment variable "
+        f"DIR (or DIR/{name}) and pass {data_dir_option} or set the environment variable "
         "SCRATCHGAN_DATA=DIR."
     )
     return "\n".join(lines)
@@ -598,6 +599,7 @@ def find_or_download(
     mirrors: Sequence[str] | None = None,
     timeout: float = 30.0,
     progress: bool = True,
+    data_dir_option: str = "data_dir=DIR",
 ) -> dict[str, Path]:
     """Locate (or fetch) and verify the four files of a dataset.
 
@@ -627,6 +629,9 @@ def find_or_download(
         Seconds for each connection attempt.
     progress : bool
         Show a tqdm progress bar while downloading.
+    data_dir_option : str
+        How the error message tells the caller to pass a directory
+        (``"data_dir=DIR"``; the command line says ``"--data-dir DIR"``).
 
     Returns
     -------
@@ -657,14 +662,25 @@ def find_or_download(
 
     missing = [fn for fn in FILES if fn not in found]
     if missing and not download:
-        raise DataError(_missing_message(name, missing, dirs, download=False))
+        raise DataError(_missing_message(name, missing, dirs, download=False,
+                                         data_dir_option=data_dir_option))
     urls = list(MIRRORS[name] if mirrors is None else mirrors)
+    cache = cache_dir(name)
+    # the cache folders this call creates; a failed download removes them again
+    # (those still empty), so a failure leaves no trace behind
+    created = [d for d in (cache, *cache.parents) if not d.exists()]
     for i, fn in enumerate(missing):
         try:
-            found[fn] = _download(fn, urls, cache_dir(name), expected[fn], timeout, progress)
+            found[fn] = _download(fn, urls, cache, expected[fn], timeout, progress)
         except _DownloadFailed as err:
+            for d in created:  # deepest first
+                try:
+                    d.rmdir()
+                except OSError:  # not empty (an earlier file arrived), or not ours to remove
+                    break
             raise DataError(
-                _missing_message(name, missing[i:], dirs, download=True, errors=err.errors)
+                _missing_message(name, missing[i:], dirs, download=True, errors=err.errors,
+                                 data_dir_option=data_dir_option)
             ) from None
     return {fn: found[fn] for fn in FILES}
 

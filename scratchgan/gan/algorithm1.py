@@ -123,8 +123,11 @@ class GAN:
         if not isinstance(batch, Batch):
             batch = Batch(batch)
         x = batch.x
-        if getattr(x, "ndim", 0) < 2 or x.shape[0] == 0:
+        if getattr(x, "ndim", 0) < 2:
             raise ValueError(f"a real minibatch needs shape (m, …) with m ≥ 1, got {getattr(x, 'shape', x)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"the real minibatch is empty (shape {tuple(x.shape)}): next_batch() must "
+                             "return at least one sample")
         if x.dtype != self.dtype:  # a float64 batch would promote every product
             batch.x = x.astype(self.dtype)
         return batch

@@ -16,11 +16,20 @@ __all__ = ["StatsLog", "NonFiniteLossError", "grad_norm"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; names the iteration and the loss."""
+    """A loss became NaN or infinite; names the iteration and the loss.
+
+    ``which`` names the network: ``"D"`` for ``d_loss``, ``"G"`` for
+    ``g_loss``, the key without ``_loss`` for other losses (``"q"``)."""
 
     def __init__(self, step: int, which: str, value: float):
         self.step, self.which, self.value = step, which, value
-        super().__init__(f"non-finite {which} ({value}) at iteration {step}; stopping")
+        super().__init__(f"non-finite {which} loss ({value}) at iteration {step}; stopping")
+
+
+def _loss_owner(key: str) -> str:
+    """``"d_loss"`` → ``"D"``, ``"g_loss"`` → ``"G"``, ``"q_loss"`` → ``"q"``."""
+    name = key[: -len("loss")].rstrip("_") or key
+    return {"d": "D", "g": "G"}.get(name, name.replace("_", " "))
 
 
 def grad_norm(module):
@@ -62,6 +71,6 @@ class StatsLog:
             rec = {"step": t, **{k: float(v) for k, v in zip(keys, row)}}
             for k in keys:
                 if k.endswith("loss") and not math.isfinite(rec[k]):
-                    raise NonFiniteLossError(t, k.replace("_", " "), rec[k])
+                    raise NonFiniteLossError(t, _loss_owner(k), rec[k])
             out.append(rec)
         return out
