@@ -1,4 +1,4 @@
-"""The engine stays small: fewer than 1000 lines of code in scratchgan/nn/,
+"""The engine stays small: fewer than 1,400 lines of code in scratchgan/nn/,
 not counting the fast drop-ins (scratchgan/nn/fast.py).
 
 A line of code is a physical line holding at least one token that is not a
@@ -17,7 +17,7 @@ import tokenize
 from pathlib import Path
 
 NN = Path(__file__).resolve().parent.parent / "scratchgan" / "nn"
-BUDGET = 1000
+BUDGET = 1400  # issue 9 set 1000; issue 10 (convolutions, normalisation) raised it to 1400
 EXCLUDED = {"fast.py"}
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENDMARKER, tokenize.ENCODING}
