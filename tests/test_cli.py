@@ -22,8 +22,9 @@ from scratchgan import backend
 from scratchgan.backend import BackendError
 from scratchgan.cli import main
 from scratchgan.data import Dataset, DataError
-from scratchgan.models import PAPER_DEVIATIONS
-from scratchgan.train import generator_from_checkpoint, load_checkpoint
+from scratchgan.presets import PRESETS
+from scratchgan.training.checkpoint import read_checkpoint
+from scratchgan.training.trainer import generator_from_checkpoint, load_run_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REAL_DATA = Path(
@@ -93,9 +94,9 @@ def one_line_error(err, *needles):
 # --------------------------------------------------------------------------
 
 def test_train_writes_a_run(_run_source, capsys):
-    state = load_checkpoint(_run_source / "checkpoint.npz")
+    state = read_checkpoint(_run_source / "checkpoint.npz")
     assert int(state["epoch"]) == 1 and int(state["iterations"]) == 3
-    config = state["config"]
+    config = load_run_config(state, _run_source / "checkpoint.npz")
     assert (config.preset, config.batch_size, config.epochs, config.device) == ("small", 100, 1, "cpu")
     for name in ("samples/epoch_0001.png", "history.png"):
         assert (_run_source / name).read_bytes()[:8] == PNG_MAGIC
@@ -106,8 +107,11 @@ def test_train_writes_a_run(_run_source, capsys):
 def test_train_prints_summary(tmp_path, fake_data, capsys):
     assert main(TRAIN_ARGS + ["--epochs", "1", "--max-iterations", "2", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "done: 0 complete epochs, 2 iterations (stopped inside epoch 1" in out
+    assert "stopped inside epoch 1 after 2 iterations (--max-iterations)" in out
+    assert str(tmp_path / "partial.npz") in out
+    assert "done: 0 complete epochs, 2 iterations" in out
     assert "Traceback" not in err
+    assert not (tmp_path / "checkpoint.npz").exists() and (tmp_path / "partial.npz").is_file()
 
 
 def test_train_refuses_existing_run(run_dir, fake_data, capsys):
@@ -119,7 +123,7 @@ def test_train_refuses_existing_run(run_dir, fake_data, capsys):
 
 def test_train_resume(run_dir, fake_data, capsys):
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 0
-    state = load_checkpoint(run_dir / "checkpoint.npz")
+    state = read_checkpoint(run_dir / "checkpoint.npz")
     assert int(state["epoch"]) == 2 and int(state["iterations"]) == 6
     assert "done: 2 complete epochs, 6 iterations" in capsys.readouterr().out
     # resuming with another seed is refused, naming the key
@@ -131,7 +135,7 @@ def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):
     monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(make_data(nan=True)))
     before = (run_dir / "checkpoint.npz").read_bytes()
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 3
-    line = one_line_error(capsys.readouterr().err, "non-finite D loss", "iteration 3")
+    line = one_line_error(capsys.readouterr().err, "non-finite D loss", "iteration 4")
     assert "checkpoint is unchanged" in line
     assert (run_dir / "checkpoint.npz").read_bytes() == before
 
@@ -161,6 +165,19 @@ def test_train_simultaneous_needs_k_one(args, capsys, monkeypatch):
     monkeypatch.setattr(scratchgan.data, "load_dataset", None)  # must not be reached
     assert main(["train", "--out", "unused"] + args) == 2
     one_line_error(capsys.readouterr().err, "k = 1")
+
+
+def test_train_update_alternating(tmp_path, fake_data, _run_source, capsys):
+    """``--update alternating`` trains Algorithm 1: variant "gan", no 0.5 on D's loss."""
+    assert main(TRAIN_ARGS + ["--epochs", "1", "--update", "alternating", "-k", "1", "--out",
+                              str(tmp_path)]) == 0
+    resolved = json.loads((tmp_path / "config.json").read_text())["resolved"]
+    assert (resolved["variant"], resolved["d_scale"], resolved["loss"]) == ("gan", 1.0, "non-saturating")
+    state = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert str(state["variant"]) == "gan" and int(state["d_opt/t"]) == int(state["g_opt/t"]) == 3
+    # the default is the authors' simultaneous update with the 0.5
+    default = json.loads((_run_source / "config.json").read_text())["resolved"]
+    assert (default["variant"], default["d_scale"]) == ("simultaneous", 0.5)
 
 
 def _backend_message():
@@ -244,7 +261,18 @@ def test_sample_not_a_checkpoint(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
     assert main(["sample", str(bad), "--png", str(tmp_path / "g.png")]) == 2
-    one_line_error(capsys.readouterr().err, "bad.npz")
+    line = one_line_error(capsys.readouterr().err, "bad.npz", "not a scratchgan checkpoint")
+    assert "pickle" not in line
+
+
+def test_sample_and_evaluate_a_partial_checkpoint(tmp_path, fake_data, capsys):
+    """partial.npz (a run stopped inside an epoch) can be sampled and evaluated."""
+    assert main(TRAIN_ARGS + ["--epochs", "1", "--max-iterations", "2", "--out", str(tmp_path)]) == 0
+    partial = str(tmp_path / "partial.npz")
+    assert main(["sample", partial, "-n", "20", "--npz", str(tmp_path / "s.npz"), "--device", "cpu"]) == 0
+    assert main(["evaluate", partial, "-n", "60", "--n-valid", "10", "--n-test", "10", "--quiet",
+                 "--device", "cpu"]) == 0
+    assert PARZEN_LINE.search(capsys.readouterr().out)
 
 
 # --------------------------------------------------------------------------
@@ -294,13 +322,27 @@ def test_evaluate_needs_exactly_one_source(args, capsys):
 # presets, --help
 # --------------------------------------------------------------------------
 
+def _check_presets_listing(out):
+    for name, preset in PRESETS.items():
+        assert f"{name}: {preset.summary}" in out, name
+        for line in preset.deviations:
+            assert line in out, (name, line)
+    paper = out[out.index("paper: "):out.index("small: ")]
+    assert "  batch_size = 100" in paper and "  variant = simultaneous" in paper
+    assert "  loss = non-saturating" in paper and "  d_scale = 0.5" in paper and "'lr': 0.1" in paper
+
+
 def test_presets(capsys):
     assert main(["presets"]) == 0
-    out = capsys.readouterr().out
-    assert "paper:" in out and "small:" in out
-    assert "  lr = 0.1" in out and "  batch_size = 100" in out and "  update = simultaneous" in out
-    for line in PAPER_DEVIATIONS:
-        assert line in out
+    _check_presets_listing(capsys.readouterr().out)
+
+
+def test_presets_subprocess():
+    """``python -m scratchgan presets`` prints every preset with its deviations."""
+    proc = subprocess.run([sys.executable, "-m", "scratchgan", "presets"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    _check_presets_listing(proc.stdout)
 
 
 def test_module_help_subprocess():
@@ -309,6 +351,19 @@ def test_module_help_subprocess():
     assert proc.returncode == 0, proc.stderr
     for command in ("train", "sample", "evaluate", "presets"):
         assert command in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "evaluate"])
+def test_help_says_what_the_preset_defaults_are(command, capsys, monkeypatch):
+    """Options whose default is "the preset's" (None) or a flag (False) show no
+    meaningless "(default: None)" / "(default: False)"; the others show theirs."""
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "(default: False)" not in text, text
+    assert "(default: auto)" in text and "(default: 0)" in text  # --device, --seed
 
 
 def test_no_command_is_an_error(capsys):
@@ -345,11 +400,12 @@ def mnist_run(tmp_path_factory):
 @pytest.mark.mnist
 @needs_mnist
 def test_mnist_train_sample(mnist_run, tmp_path, capsys):
-    state = load_checkpoint(mnist_run / "checkpoint.npz")
-    assert int(state["iterations"]) == 10 and int(state["G_out_dim"]) == 784
+    assert not (mnist_run / "checkpoint.npz").exists()  # 10 iterations: inside epoch 1
+    state = read_checkpoint(mnist_run / "partial.npz")
+    assert int(state["iterations"]) == 10 and tuple(state["x_shape"]) == (784,)
     assert (mnist_run / "samples" / "epoch_0001_partial.png").read_bytes()[:8] == PNG_MAGIC
     capsys.readouterr()
-    assert main(["sample", str(mnist_run / "checkpoint.npz"), "-n", "50", "--device", "cpu",
+    assert main(["sample", str(mnist_run / "partial.npz"), "-n", "50", "--device", "cpu",
                  "--png", str(tmp_path / "g.png"), "--npz", str(tmp_path / "s.npz"),
                  "--figure2", str(tmp_path / "f2.png"), "--data-dir", str(REAL_DATA)]) == 0
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
@@ -364,7 +420,7 @@ def test_mnist_evaluate(mnist_run, capsys):
     common = ["-n", "500", "--n-valid", "100", "--n-test", "200", "--quiet", "--device", "cpu",
               "--data-dir", str(REAL_DATA)]
     capsys.readouterr()
-    assert main(["evaluate", str(mnist_run / "checkpoint.npz")] + common) == 0
+    assert main(["evaluate", str(mnist_run / "partial.npz")] + common) == 0
     out = capsys.readouterr().out
     m = PARZEN_LINE.search(out)
     assert m and out.startswith("mnist: ") and "200 test images" in out, out

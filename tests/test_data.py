@@ -312,7 +312,7 @@ def test_all_mirrors_fail(monkeypatch, tmp_path):
     # every default mirror tried once for the first file, then it gave up
     assert [u for u, _ in tried] == [m + FILES[0] for m in data.MIRRORS["mnist"]]
     assert all(t == 1.5 for _, t in tried)
-    assert list((tmp_path / "cache" / "mnist").iterdir()) == []
+    assert not (tmp_path / "cache" / "mnist").exists()  # not even an empty folder
 
 
 # ------------------------------------------------------------------ download
@@ -345,7 +345,7 @@ def test_corrupt_download_leaves_nothing(tmp_path):
         )
     msg = str(info.value)
     assert "checksum mismatch" in msg and sums[FILES[0]]["sha256"] in msg
-    assert list((tmp_path / "cache" / "mnist").iterdir()) == []
+    assert not (tmp_path / "cache" / "mnist").exists()  # not even an empty folder
 
 
 def test_interrupted_download_leaves_nothing(monkeypatch, tmp_path):
@@ -371,7 +371,26 @@ def test_interrupted_download_leaves_nothing(monkeypatch, tmp_path):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Broken())
     with pytest.raises(DataError, match="connection reset"):
         data.find_or_download("mnist", checksums=sums, progress=False, mirrors=["https://m/"])
-    assert list((tmp_path / "cache" / "mnist").iterdir()) == []
+    assert not (tmp_path / "cache" / "mnist").exists()  # not even an empty folder
+
+
+def test_failed_download_keeps_a_cache_folder_it_did_not_create(monkeypatch, tmp_path):
+    """Only the folders a failed download created are removed again."""
+    cache = tmp_path / "cache" / "mnist"
+    cache.mkdir(parents=True)
+    (cache / "notes.txt").write_text("mine")
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError):
+        data.find_or_download("mnist", progress=False)
+    assert sorted(os.listdir(cache)) == ["notes.txt"]
+    (cache / "notes.txt").unlink()
+    with pytest.raises(DataError):
+        data.find_or_download("mnist", progress=False)
+    assert cache.is_dir()  # existed before the call: left alone, even empty
 
 
 def test_download_false_never_downloads(tmp_path):

@@ -78,11 +78,23 @@ def test_save_grid_writes_png(tmp_path):
     assert (tmp_path / "titled.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_plot_history(tmp_path):
-    rows = [{"step": t, "d_loss": 0.69 - t / 1000, "g_loss": 0.69 + t / 1000,
-             "d_real": 0.5 + t / 1000, "d_fake": 0.5 - t / 1000} for t in range(0, 100, 10)]
+@pytest.mark.parametrize("kind", ["gan", "critic"])
+def test_plot_history(tmp_path, kind):
+    """The trainer's rows: losses and mean D(x), D(G(z)) (``D_x``, ``D_G_z``),
+    or a WGAN critic's outputs; both panels get labelled curves (matplotlib
+    warns about an empty legend otherwise, which is an error here)."""
+    import warnings
+
+    if kind == "gan":
+        extra = lambda t: {"D_x": 0.5 + t / 1000, "D_G_z": 0.5 - t / 1000}  # noqa: E731
+    else:
+        extra = lambda t: {"critic_real": t / 100, "critic_fake": -t / 100, "wasserstein": t / 50}  # noqa: E731
+    rows = [{"step": t, "d_loss": 0.69 - t / 1000, "g_loss": 0.69 + t / 1000, **extra(t),
+             "d_grad_norm": 1.0, "g_grad_norm": 2.0} for t in range(0, 100, 10)]
     path = tmp_path / "history.png"
-    plot_history(rows, str(path), title="test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_history(rows, str(path), title="test")
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert no_temp_files(tmp_path)
     # no rows: nothing to draw, no file
