@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prior", choices=PRIORS, help="noise prior p_z (default: the preset's)")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order, noise, dropout")
     device_arg(t)
-    t.add_argument("--threads", type=_positive_int,
-                   help="BLAS threads on the CPU (default: all cores when the machine is idle, else 1)")
+    threads_help = ("BLAS threads on the CPU (default: the cores idle at start, at least 1; "
+                    "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, when set, win)")
+    t.add_argument("--threads", type=_positive_int, help=threads_help)
     t.add_argument("--out", default="runs/paper", help="output directory")
     t.add_argument("--sample-every", type=_positive_int, default=1, help="epochs between sample grids")
     t.add_argument("--snapshot-every", type=_positive_int, default=10, help="epochs between G snapshots")
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--npz", help="save the samples (n, 784) here")
     s.add_argument("--figure2", help="save the paper's Figure 2 layout here (needs the training data)")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    s.add_argument("--threads", type=_positive_int, help=threads_help)
     device_arg(s)
     data_arg(s)
 
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the noise")
     device_arg(e)
     data_arg(e)
+    e.add_argument("--threads", type=_positive_int, help=threads_help)
     e.add_argument("--json", help="also write the result here")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -168,7 +171,8 @@ def _cmd_train(args) -> int:
         snapshot_every=args.snapshot_every, log_every=args.log_every, max_iterations=args.max_iterations,
         data_dir=args.data_dir)
     preset = config.resolved()  # validate before loading anything
-    get_device(config.device)   # a BackendError for --device gpu before the data are read
+    device = get_device(config.device)   # a BackendError for --device gpu before the data are read
+    threads = _threads(args, device)
     _prepare_out(args.out)
     data = _load_data(preset.dataset, args.data_dir)
     trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume)
@@ -181,7 +185,7 @@ def _cmd_train(args) -> int:
     if not args.quiet:  # --quiet: errors and epoch summaries only on stderr
         print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
               f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
-              f"{trainer.epoch + 1}..{config.epochs}, output {args.out}", file=sys.stderr)
+              f"{trainer.epoch + 1}..{config.epochs}, output {args.out}{threads}", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
     its = trainer.gan.iterations - trainer.epoch * trainer.iters_per_epoch
@@ -193,6 +197,16 @@ def _cmd_train(args) -> int:
     print(f"done: {trainer.epoch} complete epochs, {trainer.gan.iterations} iterations, "
           f"{time.perf_counter() - t0:.1f} s; output in {args.out}")
     return 0
+
+
+def _threads(args, device) -> str:
+    """On the CPU, limit the BLAS threads (``--threads``, or the idle cores;
+    see :func:`scratchgan.backend.cpu_threads`); returns ``", <what>"`` for the log."""
+    from .backend import set_cpu_threads
+
+    if device.is_gpu:
+        return ""
+    return ", " + set_cpu_threads(getattr(args, "threads", None))
 
 
 def _prepare_out(path):
@@ -230,6 +244,7 @@ def _cmd_sample(args) -> int:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
     G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
     dev = G.device
+    _threads(args, dev)
     x = _finite_samples(G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False),
                         args.checkpoint)
     title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}"
@@ -269,6 +284,7 @@ def _cmd_evaluate(args) -> int:
         data = _load_data(dataset, args.data_dir or config.data_dir)
         samples = G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False)
         what = f"{args.n} samples of {args.checkpoint}"
+    _threads(args, dev)
     result = parzen_evaluate(samples, dev.asarray(data.valid[: args.n_valid]),
                              dev.asarray(data.test[: args.n_test]), progress=not args.quiet)
     print(f"{dataset}: Parzen log-likelihood {result.mean:.1f} ± {result.std_err:.1f} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from scratchgan import losses
+from scratchgan.nn import losses
 
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -73,3 +73,19 @@ def test_mode_stats_on_real_data():
     assert near > 0.98  # a 2-D Gaussian puts 98.9 % of its mass within 3 std
     collapsed = np.repeat(demo.CENTRES[:1], 1000, axis=0)
     assert demo.mode_stats(collapsed) == (1, 1.0)
+
+
+def test_mnist_demo_runs_a_few_iterations(tmp_path, capsys):
+    """demos/mnist.py end to end on the real data (skipped without it)."""
+    import os
+
+    import pytest
+
+    data = Path(os.environ.get("SCRATCHGAN_DATA") or DEMOS.parent.parent / "shared" / "data")
+    if not (data / "mnist" / "train-images-idx3-ubyte.gz").exists() and not (data / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST files not found in {data} (set SCRATCHGAN_DATA)")
+    demo = load_demo("mnist")
+    out = tmp_path / "grid.png"
+    demo.main(["--iterations", "3", "--out", str(out), "--data-dir", str(data)])
+    assert_png(out)
+    assert "3 iterations" in capsys.readouterr().out
