@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import scratchgan  # noqa: E402
 from scratchgan import nn  # noqa: E402
+from scratchgan.nn import fast  # noqa: E402
 from scratchgan.backend import get_device  # noqa: E402
 from scratchgan.gan import GAN, NoisePrior  # noqa: E402
 
@@ -75,9 +75,11 @@ def iteration_flops(m=BATCH):
 
 
 # ---------------------------------------------------------------------------
-def scratchgan_models(seed=0):
+def scratchgan_models(seed=0, L=fast):
+    """G and D from the fast layers (what training uses), or from ``L=nn``, the reference."""
     rng = np.random.default_rng(seed)
     kw = dict(init="normal", std=0.02, rng=rng)
+    nn = L  # noqa: F811 - the same names in either module
     G = nn.Sequential([
         nn.Linear(100, 1024, **kw), nn.BatchNorm1d(1024), nn.ReLU(),
         nn.Linear(1024, 128 * 7 * 7, **kw), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Reshape(128, 7, 7),
@@ -91,9 +93,9 @@ def scratchgan_models(seed=0):
     return G, D
 
 
-def scratchgan_iteration(device, seed=0):
-    G, D = scratchgan_models(seed)
-    gan = GAN(G, D, nn.Adam(D, lr=2e-4, betas=(0.5, 0.999)), nn.Adam(G, lr=2e-4, betas=(0.5, 0.999)),
+def scratchgan_iteration(device, seed=0, L=fast):
+    G, D = scratchgan_models(seed, L)
+    gan = GAN(G, D, L.Adam(D, lr=2e-4, betas=(0.5, 0.999)), L.Adam(G, lr=2e-4, betas=(0.5, 0.999)),
               NoisePrior(100, "uniform"), loss="non-saturating", seed=seed, device=device)
     data = device.asarray(np.random.default_rng(seed).random((10 * BATCH, 1, 28, 28), dtype=np.float32))
     state = {"i": 0}
@@ -216,7 +218,11 @@ def _only(which, iterations):
         step, _ = scratchgan_iteration(get_device("cpu"))
     for _ in range(iterations):
         step()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, the peak resident set of this process image (getrusage's maxrss
+    # would also count the parent's peak: Linux keeps it across exec)
+    with open("/proc/self/status") as f:
+        hwm = next(line for line in f if line.startswith("VmHWM:"))
+    print(int(hwm.split()[1]) / 1024)
 
 
 def main(argv=None):
@@ -225,6 +231,7 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--json")
+    ap.add_argument("--reference", action="store_true", help="also time the iteration with the reference layers")
     ap.add_argument("--only", choices=["scratchgan", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.only:
@@ -244,6 +251,8 @@ def main(argv=None):
     variants = {"scratchgan": scratchgan_iteration(device)}
     if torch_version:
         variants["torch"] = torch_iteration()
+    if args.reference:
+        variants["reference"] = scratchgan_iteration(device, L=nn)
     res = time_variants(variants, args.iterations)
     rows.append({"what": "whole iteration", "gflop": iteration_flops() / 1e9, **res})
     for name, spec in CONVS.items():
@@ -269,6 +278,8 @@ def main(argv=None):
         if torch_version:
             r["ratio"] = r["scratchgan"] / r["torch"]
             line += f" {r['torch']:9.2f} {r['gflop'] / r['torch'] * 1e3:8.1f} {r['ratio']:6.2f}"
+        if "reference" in r:
+            line += f"   (reference layers: {r['reference']:.2f} ms)"
         print(line)
     if memory:
         line = f"peak resident memory (own process): scratchgan {memory['scratchgan']:.0f} MiB"

@@ -18,11 +18,12 @@ was measured in the training loop of the paper's model on a 2-core CPU
   m = 1000). A buffer is handed out again only when nothing outside the
   workspace refers to it, so no returned or cached array can be overwritten
   by a later call.
-* **Gradients written, not added, after** ``zero_grad()``: the weight-gradient
-  product goes straight into ``grads`` (``matmul(..., out=)``) instead of a
-  temporary that is then added to zeros. ``zero_grad`` only marks the
-  gradients as zero; reading ``grads`` before the next backward writes the
-  zeros, so the accumulation semantics are exactly the reference's.
+* **One weight-gradient product over every pass**: Linear and Maxout record
+  ``(x, dy)`` in backward and compute ``∂L/∂W`` when ``grads`` is read, as one
+  product over the recorded passes, written straight into ``grads``
+  (``matmul(..., out=)``) after ``zero_grad()``: the real and fake passes
+  through D cost one product with twice the rows, not two products, a
+  temporary and an addition (:class:`_DeferredWeightGrad`).
 * **Maxout** runs its max and its gradient routing over contiguous piece
   blocks (the piece-major column order), routes in one pass when no unit has
   a tie, and keeps ``z`` so backward need not recompute it.
@@ -31,9 +32,13 @@ was measured in the training loop of the paper's model on a 2-core CPU
   to 2⁻³² (float32 uniforms have 24 random bits).
 * **A sigmoid with one exponential** (``max(e, [x ≥ 0]) / (1 + e)``) and a
   ReLU that forms its mask only when a gradient is asked for.
-* **SGD in L2-sized blocks**: ``v *= μ; v −= η·g; θ += v`` over a whole
+* **SGD and Adam in L2-sized blocks**: ``v *= μ; v −= η·g; θ += v`` over a whole
   multi-megabyte array streams it from memory three times, over a 32 k-element
-  block once.
+  block once; Adam's ten passes likewise, with its temporaries in two scratch
+  blocks (the same operations in the same order: bit for bit the reference).
+
+Layers without a faster version here are the reference classes themselves
+(``fast.Conv2d is nn.Conv2d``), so every model can be built from this module.
 """
 
 from __future__ import annotations
@@ -47,13 +52,16 @@ from ..backend import get_array_module
 from . import layers as _ref
 from . import optim as _optim
 from .containers import Concat, Fork, Identity, Parallel, Sequential, skip_concat  # noqa: F401
-from .layers import LeakyReLU, Tanh, init_weight, sigmoid  # noqa: F401
+from .conv import Conv2d, ConvTranspose2d  # noqa: F401
+from .layers import Embedding, Flatten, LeakyReLU, Reshape, Tanh, init_weight, sigmoid  # noqa: F401
 from .module import check_shape
-from .optim import Adam, ExponentialDecay, LinearMomentum  # noqa: F401
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from .optim import ExponentialDecay, LinearMomentum, RMSProp  # noqa: F401
 
 __all__ = ["Workspace", "bernoulli", "fast_sigmoid", "Linear", "Maxout", "Dropout", "ReLU", "Sigmoid",
-           "LeakyReLU", "Tanh", "SGD", "Adam", "Sequential", "Parallel", "Fork", "Concat", "Identity",
-           "skip_concat", "ExponentialDecay", "LinearMomentum"]
+           "LeakyReLU", "Tanh", "Flatten", "Reshape", "Embedding", "Conv2d", "ConvTranspose2d", "BatchNorm1d",
+           "BatchNorm2d", "LayerNorm", "SGD", "Adam", "RMSProp", "Sequential", "Parallel", "Fork", "Concat",
+           "Identity", "skip_concat", "ExponentialDecay", "LinearMomentum"]
 
 
 class Workspace:
@@ -81,81 +89,92 @@ class Workspace:
         return buf
 
 
-class _FreshGrads:
-    """Mixin: ``zero_grad()`` marks the gradients as zero without writing them.
+class _DeferredWeightGrad:
+    """Mixin for the layers whose weight gradient is a product ``∂L/∂W += xᵀ·dy``.
 
-    The next backward then *writes* its results into ``grads`` (no temporary,
-    no addition); later backward calls add. Reading ``grads`` while they are
-    marked writes the zeros first, so anyone who looks sees exactly the
-    reference's accumulated values.
+    * ``zero_grad()`` zeroes the small gradients (the bias) and only *marks*
+      the weight gradient as zero;
+    * ``backward`` adds the bias gradient at once but only records the pair
+      ``(x, dy)`` (rows) for the weight;
+    * the first read of ``grads`` — the optimiser's step, or anyone —
+      computes the weight gradient as ONE product over every recorded pass,
+      ``[x₁; x₂]ᵀ·[dy₁; dy₂] = x₁ᵀdy₁ + x₂ᵀdy₂``, written straight into
+      ``grads`` when it was marked zero and added otherwise.
+
+    Real and fake batches through D thus cost one product with twice the rows
+    instead of two products, a temporary and an addition, and whoever reads
+    ``grads`` sees the reference's accumulated values. The recorded arrays
+    are kept until then: a forward input or a backward gradient must not be
+    changed in place before the gradients are read.
     """
 
-    _fresh = False
+    _w_zero = False   # the weight gradient is marked zero, not yet written
+    _pending = ()     # the recorded (x rows, dy rows) pairs
 
     @property
     def grads(self):
-        if self._fresh:
-            for g in self._grads.values():
-                g[...] = 0
-            self._fresh = False
+        if self._w_zero or self._pending:
+            self._settle()
         return self._grads
 
     @grads.setter
     def grads(self, value):
-        self._grads, self._fresh = value, False
+        self._grads, self._w_zero, self._pending = value, False, []
 
     def _zero_own_grads(self):
-        self._fresh = True
-
-    def _take_fresh(self):
-        fresh, self._fresh = self._fresh, False
-        return fresh
-
-    def _add_product(self, key, a, b, fresh, ws):
-        """``grads[key] += a @ b``, written in place when the gradient is fresh."""
-        xp, g = get_array_module(a), self._grads[key]
-        if a.dtype != g.dtype or b.dtype != g.dtype:
-            if fresh:
+        for key, g in self._grads.items():
+            if key != "W":
                 g[...] = 0
-            g += a @ b
-        elif fresh:
-            xp.matmul(a, b, out=g)
+        self._w_zero, self._pending = True, []
+
+    def _record(self, x_rows, dy_rows):
+        """Remember ``∂L/∂W += x_rowsᵀ·dy_rows`` for the next read of ``grads``."""
+        if not isinstance(self._pending, list):
+            self._pending = []
+        self._pending.append((x_rows, dy_rows))
+
+    def _settle(self):
+        pairs, zero = self._pending, self._w_zero
+        self._pending, self._w_zero = [], False
+        W = self._grads["W"]
+        if not pairs:
+            W[...] = 0
+            return
+        xp = get_array_module(W)
+        x = pairs[0][0] if len(pairs) == 1 else xp.concatenate([p[0] for p in pairs])
+        dy = pairs[0][1] if len(pairs) == 1 else xp.concatenate([p[1] for p in pairs])
+        if zero and x.dtype == W.dtype and dy.dtype == W.dtype:
+            xp.matmul(x.T, dy, out=W)
         else:
-            g += xp.matmul(a, b, out=ws.get("d" + key, xp, g.shape, g.dtype))
-
-    def _add_colsum(self, key, a, fresh):
-        """``grads[key] += a.sum(axis=0)``."""
-        g = self._grads[key]
-        if fresh and a.dtype == g.dtype:
-            a.sum(axis=0, out=g)
-        else:
-            if fresh:
-                g[...] = 0
-            g += a.sum(axis=0)
+            if zero:
+                W[...] = 0
+            W += x.T @ dy
 
 
-class Linear(_FreshGrads, _ref.Linear):
-    """:class:`scratchgan.nn.Linear`, writing fresh gradients in place."""
+class Linear(_DeferredWeightGrad, _ref.Linear):
+    """:class:`scratchgan.nn.Linear` with its weight gradient deferred to one
+    product over every pass, and the bias added in place."""
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self._ws = Workspace(limit=4)
-
-    def _moved(self):
-        self._ws = Workspace(limit=4)
+    def forward(self, x, train=True):
+        check_shape(repr(self), x, (..., self.n_in))
+        self._cache = x
+        y = x @ self.params["W"]
+        if y.dtype == self.params["b"].dtype:
+            y += self.params["b"]  # in place: one output array, not two
+            return y
+        return y + self.params["b"]
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
         x = self._cached()
         self._check_dy(dy, x.shape[:-1] + (self.n_out,))
         if param_grads:
-            fresh = self._take_fresh()
             x2, dy2 = x.reshape(-1, self.n_in), dy.reshape(-1, self.n_out)
-            self._add_product("W", x2.T, dy2, fresh, self._ws)
-            self._add_colsum("b", dy2, fresh)
+            self._record(x2, dy2)
+            self._grads["b"] += dy2.sum(axis=0)
         return dy @ self.params["W"].T if need_dx else None
 
 
-class Maxout(_FreshGrads, _ref.Maxout):
+class Maxout(_DeferredWeightGrad, _ref.Maxout):
     """:class:`scratchgan.nn.Maxout` over contiguous piece blocks, with reused buffers.
 
     Forward keeps ``z`` and ``y``; backward finds each unit's winner by
@@ -207,9 +226,8 @@ class Maxout(_FreshGrads, _ref.Maxout):
                 unrouted ^= winner
         dz = dz.reshape(y.shape[0], self.n_pieces * self.n_units)
         if param_grads:
-            fresh = self._take_fresh()
-            self._add_product("W", x.reshape(-1, self.n_in).T, dz, fresh, self._ws)
-            self._add_colsum("b", dz, fresh)
+            self._record(x.reshape(-1, self.n_in), dz)
+            self._grads["b"] += dz.sum(axis=0)
         if not need_dx:
             return None
         return (dz @ self.params["W"].T).reshape(x.shape)
@@ -335,3 +353,34 @@ class SGD(_optim.SGD):
             else:  # the GPU, or a non-contiguous array updated whole (larger than a block)
                 vb -= gb * lr
             pb += vb
+
+
+class Adam(_optim.Adam):
+    """:class:`scratchgan.nn.Adam` updated block by block, its temporaries in
+    two reused scratch blocks: the reference's operations in the reference's
+    order, so the same numbers bit for bit."""
+
+    def _update(self, name, p, g):
+        xp, f = get_array_module(p), p.dtype.type
+        m, v = self._slot(name, "m", p), self._slot(name, "v", p)
+        if xp is not np:
+            return super()._update(name, p, g)
+        b1, b2, c1, c2 = f(self.beta1), f(self.beta2), f(self._c1), f(self._c2)
+        one_b1, one_b2, lr, eps = f(1 - self.beta1), f(1 - self.beta2), f(self._lr_t), f(self.eps)
+        size = min(p.size, BLOCK)
+        s, t = np.empty(size, dtype=p.dtype), np.empty(size, dtype=p.dtype)
+        for pb, gb, mb, vb in blocks(p, g, m, v):
+            if gb.size > size:  # non-contiguous: updated whole, as the reference
+                return super()._update(name, p, g)
+            sb, tb = s[:gb.size].reshape(gb.shape), t[:gb.size].reshape(gb.shape)
+            mb *= b1
+            mb += np.multiply(gb, one_b1, out=sb)          # m ← β1·m + (1 − β1)·g
+            vb *= b2
+            np.multiply(gb, gb, out=sb)
+            vb += np.multiply(sb, one_b2, out=sb)          # v ← β2·v + (1 − β2)·g²
+            np.divide(vb, c2, out=sb)
+            np.sqrt(sb, out=sb)
+            sb += eps                                      # √v̂ + ε
+            np.divide(mb, c1, out=tb)                      # m̂
+            tb *= lr
+            pb -= np.divide(tb, sb, out=tb)                # θ ← θ − η·m̂/(√v̂ + ε)
