@@ -78,8 +78,11 @@ def evaluate_run(run, args):
     rows = sorted((v for k, v in cache.items() if k.endswith(f":{args.n_test}")
                    and v["epoch"] % args.every == 0), key=lambda v: v["epoch"])
     with open(os.path.join(run, "config.json")) as f:
-        r = json.load(f)["resolved"]
-    return f"{os.path.basename(os.path.normpath(run))}: {r['variant']}, {r['loss']}", rows, r["dataset"]
+        saved = json.load(f)
+    r = saved["resolved"]
+    variant = r.get("variant", r.get("update"))  # scratchgan 0.1 called it "update"
+    dataset = r.get("dataset") or saved["config"].get("dataset", "mnist")
+    return f"{os.path.basename(os.path.normpath(run))}: {variant}, {r['loss']}", rows, dataset
 
 
 def plot(curves, args):

@@ -12,7 +12,7 @@ hand and checked by finite differences.
 * :mod:`scratchgan.data`, :mod:`scratchgan.metrics`, :mod:`scratchgan.plots`, :mod:`scratchgan.cli`.
 """
 
-from . import backend, gan, models, nn, presets  # noqa: F401
+from . import backend, data, gan, models, nn, presets  # noqa: F401
 from .backend import get_device  # noqa: F401
 
 __version__ = "0.2.0"

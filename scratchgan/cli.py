@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "~/.cache/scratchgan, then a download)")
 
     t = sub.add_parser("train", help="train a GAN on MNIST or Fashion-MNIST", formatter_class=_Formatter)
-    t.add_argument("--preset", default="paper", choices=sorted(PRESETS),
-                   help="model, variant, loss, optimisers and schedule (list them: scratchgan presets)")
+    t.add_argument("--preset", choices=sorted(PRESETS),
+                   help="model, variant, loss, optimisers and schedule (list them: scratchgan presets); "
+                        "default: paper, or the checkpoint's with --resume")
     t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: the preset's (mnist)")
     t.add_argument("--loss", choices=losses.NAMES, help="default: the preset's")
     t.add_argument("--update", choices=["simultaneous", "alternating"],
@@ -94,15 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int, default=100,
                    help="the total number of epochs; with --resume, training continues up to it")
     t.add_argument("--batch-size", type=_positive_int, help="minibatch size m (default: the preset's)")
-    t.add_argument("--optimizer", choices=["sgd", "adam"],
+    t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
                    help="default: the preset's ("
                         + _per_preset(PRESETS, lambda p: "/".join(sorted({o["name"] for o in p.optimizers.values()})))
-                        + "); switching to adam uses lr 2e-4, betas (0.5, 0.999)")
+                        + "); switching to adam uses lr 2e-4, betas (0.5, 0.999), to rmsprop lr 5e-5")
     t.add_argument("--lr", type=_positive_float,
                    help="initial learning rate of D and G (default: the preset's, paper: 0.1; with --optimizer "
                         "adam on an SGD preset: 2e-4)")
     t.add_argument("--prior", choices=PRIORS, help="noise prior p_z (default: the preset's)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order, noise, dropout")
+    t.add_argument("--seed", type=int,
+                   help="seed of the initial weights, data order, noise, dropout (default: 0, or the checkpoint's "
+                        "with --resume)")
     device_arg(t)
     threads_help = ("BLAS threads on the CPU (default: the cores idle at start, at least 1; "
                     "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, when set, win)")
@@ -164,17 +167,29 @@ def _cmd_train(args) -> int:
     from .training.config import RunConfig
     from .training.trainer import Trainer
 
-    config = RunConfig(
-        preset=args.preset, dataset=args.dataset, loss=args.loss, update=args.update, k=args.k,
-        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, prior=args.prior,
-        epochs=args.epochs, device=args.device, seed=args.seed, sample_every=args.sample_every,
-        snapshot_every=args.snapshot_every, log_every=args.log_every, max_iterations=args.max_iterations,
-        data_dir=args.data_dir)
+    model = {k: getattr(args, k) for k in ("preset", "dataset", "loss", "update", "k", "batch_size", "lr",
+                                            "optimizer", "prior", "seed", "data_dir")}
+    if args.resume:  # what the command line leaves out comes from the checkpoint
+        from .training.trainer import saved_config
+
+        saved = saved_config(args.out)
+        model = {k: (getattr(saved, k) if v is None else v) for k, v in model.items()}
+        if args.data_dir is None and model["data_dir"] and not os.path.isdir(model["data_dir"]):
+            model["data_dir"] = None  # the run's folder moved: search as usual
+    model["preset"] = model["preset"] or "paper"
+    model["seed"] = 0 if model["seed"] is None else model["seed"]
+    config = RunConfig(**model, epochs=args.epochs, device=args.device, sample_every=args.sample_every,
+                       snapshot_every=args.snapshot_every, log_every=args.log_every,
+                       max_iterations=args.max_iterations)
+    if args.resume:
+        from .training.trainer import check_same_run
+
+        check_same_run(saved, config, os.path.join(args.out, "checkpoint.npz"))  # before reading any data
     preset = config.resolved()  # validate before loading anything
     device = get_device(config.device)   # a BackendError for --device gpu before the data are read
     threads = _threads(args, device)
     _prepare_out(args.out)
-    data = _load_data(preset.dataset, args.data_dir)
+    data = _load_data(preset.dataset, config.data_dir)
     trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume)
     _STATE["trainer"] = trainer
     if trainer.epoch >= config.epochs:

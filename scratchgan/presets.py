@@ -24,11 +24,18 @@ __all__ = ["Preset", "PRESETS", "OVERRIDES", "resolve", "build_optimizer", "buil
 
 #: Keys of each optimiser spec (besides ``name``).
 OPTIMIZER_KEYS = {
-    "sgd": {"lr", "momentum", "lr_decay", "min_lr", "final_momentum", "momentum_saturate", "max_col_norm"},
-    "adam": {"lr", "betas", "eps"},
+    "sgd": {"lr", "momentum", "lr_decay", "min_lr", "final_momentum", "momentum_saturate", "max_col_norm",
+            "weight_decay"},
+    "adam": {"lr", "betas", "eps", "weight_decay"},
+    "rmsprop": {"lr", "alpha", "eps", "weight_decay"},
 }
 #: What ``--optimizer NAME`` switches to when the preset uses another optimiser.
-OPTIMIZER_DEFAULTS = {"sgd": {"name": "sgd", "lr": 0.1, "momentum": 0.5}, "adam": {"name": "adam", "lr": 2e-4}}
+OPTIMIZER_DEFAULTS = {"sgd": {"name": "sgd", "lr": 0.1, "momentum": 0.5}, "adam": {"name": "adam", "lr": 2e-4},
+                      "rmsprop": {"name": "rmsprop", "lr": 5e-5}}
+
+
+#: options that only mean something beside another one
+OPTIMIZER_NEEDS = {"min_lr": "lr_decay", "momentum_saturate": "final_momentum"}
 
 
 def _check_optimizer(spec, where):
@@ -39,6 +46,11 @@ def _check_optimizer(spec, where):
     if unknown:
         raise ValueError(f"{where}: unknown {name} option(s) {sorted(unknown)}; "
                          f"known: {sorted(OPTIMIZER_KEYS[name])}")
+    for option, needs in OPTIMIZER_NEEDS.items():
+        if option in spec and needs not in spec:
+            raise ValueError(f"{where}: {name} option {option!r} needs {needs!r}")
+    if "lr" not in spec:
+        raise ValueError(f"{where}: the {name} optimiser needs an 'lr'")
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,17 @@ class Preset:
         unknown = set(self.model_args) - (accepted - {"noise_dim", "pixel_mean", "rng", "fast_layers"})
         if unknown:
             raise ValueError(f"model {self.model!r} has no argument(s) {sorted(unknown)}")
-        get_variant(self.variant)
+        variant = get_variant(self.variant)
+        own = {n for cls in variant.__mro__ if "__init__" in vars(cls)
+               for n, q in inspect.signature(cls.__init__).parameters.items() if q.kind == q.KEYWORD_ONLY}
+        unknown = set(self.variant_args) - (own - {"loss", "k", "seed", "device"})
+        if unknown:
+            raise ValueError(f"variant {self.variant!r} has no argument(s) {sorted(unknown)}")
+        if self.variant == "simultaneous" and self.k != 1:
+            raise ValueError("the simultaneous variant updates D and G from one minibatch: k must be 1")
+        from .data import DATASETS
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         losses.get(self.loss)
         if self.prior not in PRIORS:
             raise ValueError(f"unknown noise prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
@@ -182,7 +204,9 @@ def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True):
     args = {k: v for k, v in spec.items() if k != "name"}
     if spec["name"] == "adam":
         betas = tuple(args.pop("betas", (0.5, 0.999)))
-        return optim.Adam(module, betas=betas, **args)
+        return (fast.Adam if fast_update else optim.Adam)(module, betas=betas, **args)
+    if spec["name"] == "rmsprop":
+        return optim.RMSProp(module, **args)
     lr, mu = args.pop("lr"), args.pop("momentum", 0.0)
     if "lr_decay" in args:
         lr = optim.ExponentialDecay(lr, args.pop("lr_decay"), args.pop("min_lr", 1e-6))
@@ -204,6 +228,8 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
     nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
                                    rng=init_rng, fast_layers=fast_layers, **preset.model_args)
     # D makes k updates per iteration; its momentum must still follow the epoch
+    # (docs/paper.md §3.4). Its learning rate decays per update of D, as
+    # pylearn2's ExponentialDecay does: k times as fast as G's when k > 1.
     d_opt = build_optimizer(preset.optimizers["D"], nets["D"], steps_per_epoch=steps_per_epoch * preset.k,
                             fast_update=fast_layers)
     g_opt = build_optimizer(preset.optimizers["G"], nets["G"], steps_per_epoch=steps_per_epoch,

@@ -131,6 +131,27 @@ def test_train_resume(run_dir, fake_data, capsys):
     one_line_error(capsys.readouterr().err, "seed")
 
 
+def test_resume_takes_the_checkpoints_settings(tmp_path, fake_data, capsys):
+    """--resume needs only --out and --epochs: preset, overrides and seed come
+    from the checkpoint; a flag that contradicts it is named in the refusal."""
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "small", "--batch-size", "100", "--loss", "minimax", "--seed", "3",
+                 "--device", "cpu", "--quiet", "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    assert "2 complete epochs" in capsys.readouterr().out
+    from scratchgan.training.trainer import saved_config
+    saved = saved_config(out)
+    assert (saved.preset, saved.loss, saved.seed, saved.batch_size) == ("small", "minimax", 3, 100)
+    assert main(["train", "--resume", "--epochs", "3", "--out", str(out), "--loss", "hinge", "--device", "cpu",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--loss" in err and "'hinge'" in err and "'minimax'" in err and "leave --loss out" in err
+    assert main(["train", "--resume", "--epochs", "3", "--out", str(out), "--preset", "paper", "--device", "cpu",
+                 "--quiet"]) == 2
+    assert "--preset paper here" in capsys.readouterr().err
+
+
 def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):
     monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(make_data(nan=True)))
     before = (run_dir / "checkpoint.npz").read_bytes()
@@ -363,7 +384,8 @@ def test_help_says_what_the_preset_defaults_are(command, capsys, monkeypatch):
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "(default: None)" not in text and "(default: False)" not in text, text
-    assert "(default: auto)" in text and "(default: 0)" in text  # --device, --seed
+    assert "(default: auto)" in text  # --device
+    assert "(default: 0)" in text or "default: 0, or the checkpoint" in text  # --seed
 
 
 def test_no_command_is_an_error(capsys):

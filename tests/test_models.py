@@ -357,7 +357,12 @@ def test_unknown_model_argument():
 @pytest.mark.parametrize("spec, needle", [
     (dict(PAPER_SGD, momentun=0.5), "momentun"),
     (dict(name="adam", lr=1e-3, beta=(0.5, 0.9)), "beta"),
-    (dict(name="rmsprop", lr=1e-3), "rmsprop"),
+    (dict(name="adagrad", lr=1e-3), "adagrad"),
+    (dict(name="rmsprop", lr=1e-3, momentum=0.9), "momentum"),
+    (dict(name="sgd", lr=0.1, min_lr=1e-6),
+     "'min_lr' needs 'lr_decay'"),
+    (dict(name="sgd", lr=0.1, momentum_saturate=250), "'momentum_saturate' needs 'final_momentum'"),
+    (dict(name="adam"), "needs an 'lr'"),
 ])
 def test_unknown_optimiser_option(spec, needle):
     with pytest.raises(ValueError, match=needle):
@@ -378,13 +383,24 @@ def test_unknown_variant_loss_prior():
         dataclasses.replace(PAPER, prior="bogus")
 
 
+def test_unknown_variant_argument_dataset_and_k():
+    with pytest.raises(ValueError, match=r"variant 'simultaneous' has no argument\(s\) \['clip'\]"):
+        dataclasses.replace(PAPER, variant_args={"clip": 0.01})
+    wgan = dataclasses.replace(PAPER, variant="wgan", variant_args={"clip": 0.02}, d_scale=1.0)
+    assert wgan.variant_args == {"clip": 0.02}  # WGAN's own argument is fine
+    with pytest.raises(ValueError, match="unknown dataset 'mnsit'"):
+        dataclasses.replace(PAPER, dataset="mnsit")
+    with pytest.raises(ValueError, match="k must be 1"):
+        dataclasses.replace(PAPER, k=3)
+
+
 def test_unknown_override_key():
     with pytest.raises(ValueError, match=r"unknown override\(s\) \['lrr'\]"):
         resolve("paper", lrr=0.1)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         resolve("huge")
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
-        resolve("paper", optimizer="rmsprop")
+    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
+        resolve("paper", optimizer="adagrad")
     with pytest.raises(ValueError, match="update must be"):
         resolve("paper", update="sometimes")
     with pytest.raises(ValueError, match="unknown loss"):

@@ -454,7 +454,8 @@ def test_resume_drops_rows_past_the_checkpoint(one_epoch, data):
 
 @pytest.mark.parametrize("change, needle", [
     (dict(seed=1), "seed"), (dict(loss="minimax"), "loss"), (dict(batch_size=60), "batch_size"),
-    (dict(update="alternating", k=2), "variant"), (dict(preset="tiny-ms3"), "optimizers"),
+    (dict(update="alternating", k=2), "variant"), (dict(preset="tiny-ms3"), "--preset tiny-ms3 here"),
+    (dict(lr=0.05), "optimizers"),
 ])
 def test_resume_with_another_config_is_refused(one_epoch, data, change, needle):
     with pytest.raises(ValueError, match=needle):
@@ -711,9 +712,9 @@ def test_run_lock_refuses_a_second_live_process(tmp_path):
     lock = acquire_run_lock(tmp_path)
     assert (tmp_path / ".lock").read_text() == str(os.getpid())
     assert not lock_is_free(tmp_path)
-    again = acquire_run_lock(tmp_path)  # re-entrant in one process
-    again.release()
-    assert not lock_is_free(tmp_path)  # still held once
+    with pytest.raises(FileExistsError, match="already being written by this process"):
+        acquire_run_lock(tmp_path)  # not even this process may take it twice
+    assert not lock_is_free(tmp_path)
     with lock:  # a RunLock is a context manager too
         pass
     assert lock_is_free(tmp_path)
@@ -726,3 +727,22 @@ def test_a_running_trainer_holds_its_directory(tmp_path, data):
     assert not lock_is_free(tmp_path)
     trainer.run()
     assert lock_is_free(tmp_path)
+
+
+def test_two_trainers_in_one_process_cannot_share_a_folder_and_run_again_relocks(tmp_path, data):
+    first = Trainer(make_config(), data, tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="already being written by this process"):
+        Trainer(make_config(), data, tmp_path, progress=False, resume=True)
+    assert not lock_is_free(tmp_path)  # the refusal left the first one's lock alone
+    first.run()
+    assert lock_is_free(tmp_path)
+    first.config.epochs = 2
+    seen = []
+    original = first._run
+
+    def spy():
+        seen.append(lock_is_free(tmp_path))
+        return original()
+    first._run = spy
+    first.run()  # a second run takes the lock again while it trains
+    assert seen == [False] and lock_is_free(tmp_path) and first.epoch == 2

@@ -76,7 +76,9 @@ class Sequential(_List):
         return x
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
-        """Back-propagate ``dy = ∂L/∂y`` through every module, last to first.
+        """Back-propagate ``dy = ∂L/∂y`` (the last module's output shape)
+        through every module, last to first; returns ``dx`` (the first
+        module's input shape) or None.
 
         With ``need_dx=False`` (the input is data) the modules below the first
         one with parameters are not visited, and that one skips its input
@@ -129,6 +131,8 @@ class Parallel(_List):
         """Each branch back-propagates its own gradient (``None``: that output
         got none). Returns: a tuple of input gradients, or None."""
         self._cached()
+        if len(dys) != len(self.layers):
+            raise ValueError(f"Parallel.backward: {len(dys)} gradients for {len(self.layers)} branches")
         dxs = tuple(None if dy is None else b.backward(dy, need_dx=need_dx, param_grads=param_grads)
                     for b, dy in zip(self.layers, dys))
         return dxs if need_dx else None
@@ -219,13 +223,15 @@ class Concat(Module):
 
 
 class Identity(Module):
-    """``y = x``; ``dx = dy``."""
+    """``y = x``; ``dx = dy`` (the skip branch of :func:`skip_concat`)."""
 
     def forward(self, x, train=True):
+        """Parameters: x (any shape). Returns: x itself."""
         self._cache = True
         return x
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """``∂y/∂x = 1``. Parameters: dy (shape of x). Returns: dy itself."""
         self._cached()
         return dy if need_dx else None
 

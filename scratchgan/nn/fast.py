@@ -64,6 +64,12 @@ __all__ = ["Workspace", "bernoulli", "fast_sigmoid", "Linear", "Maxout", "Dropou
            "Identity", "skip_concat", "ExponentialDecay", "LinearMomentum"]
 
 
+def _references(store, key):
+    """How many references the array ``store[key]`` has, counted from this
+    function (what "unused" reads as depends on the interpreter: calibrate)."""
+    return sys.getrefcount(store[key])
+
+
 class Workspace:
     """Arrays a layer reuses from call to call for its temporaries.
 
@@ -71,22 +77,29 @@ class Workspace:
     It hands out the array it gave last time for the same name only if
     nothing else refers to it any more — a cache, a view, a caller — and a
     fresh one otherwise. At most ``limit`` arrays are kept.
+
+    "Nothing else" is the reference count of an array held by the workspace
+    alone, measured once with the same function (CPython's counts of
+    temporary references differ between versions), so any outside holder —
+    a view counts, it refers to its base — shows as more.
     """
+
+    _unused = None  # the count of an array only the workspace holds
 
     def __init__(self, limit=8):
         self._bufs: dict = {}
         self.limit = limit
+        if Workspace._unused is None:
+            probe = {"probe": np.empty(1)}
+            Workspace._unused = _references(probe, "probe")
 
     def get(self, name, xp, shape, dtype):
         key = (name, tuple(shape), np.dtype(dtype).str, xp.__name__)
-        buf = self._bufs.get(key)
-        # references: the dict, ``buf`` and getrefcount's argument; any more
-        # means the array (or a view of it) is still in use somewhere
-        if buf is None or sys.getrefcount(buf) > 3:
+        if key not in self._bufs or _references(self._bufs, key) > Workspace._unused:
             if len(self._bufs) >= self.limit:
                 self._bufs.clear()
-            buf = self._bufs[key] = xp.empty(shape, dtype=dtype)
-        return buf
+            self._bufs[key] = xp.empty(shape, dtype=dtype)
+        return self._bufs[key]
 
 
 class _DeferredWeightGrad:
@@ -103,9 +116,13 @@ class _DeferredWeightGrad:
 
     Real and fake batches through D thus cost one product with twice the rows
     instead of two products, a temporary and an addition, and whoever reads
-    ``grads`` sees the reference's accumulated values. The recorded arrays
-    are kept until then: a forward input or a backward gradient must not be
-    changed in place before the gradients are read.
+    ``grads`` sees the reference's accumulated values. Two things differ from
+    the reference, both said here because a drop-in must say them: a
+    reference to the weight-gradient array kept from before is brought up to
+    date only when ``grads`` is read again (the optimisers read it every
+    step); and the recorded arrays are kept until then, so a forward input or
+    a backward gradient must not be changed in place before the gradients
+    are read.
     """
 
     _w_zero = False   # the weight gradient is marked zero, not yet written
@@ -156,6 +173,7 @@ class Linear(_DeferredWeightGrad, _ref.Linear):
     product over every pass, and the bias added in place."""
 
     def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.Linear.forward` (same shapes, same result); see the class docstring."""
         check_shape(repr(self), x, (..., self.n_in))
         self._cache = x
         y = x @ self.params["W"]
@@ -165,6 +183,7 @@ class Linear(_DeferredWeightGrad, _ref.Linear):
         return y + self.params["b"]
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """As :meth:`scratchgan.nn.Linear.backward` (same shapes, same result); see the class docstring."""
         x = self._cached()
         self._check_dy(dy, x.shape[:-1] + (self.n_out,))
         if param_grads:
@@ -192,6 +211,7 @@ class Maxout(_DeferredWeightGrad, _ref.Maxout):
         self._ws = Workspace()
 
     def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.Maxout.forward` (same shapes, same result); see the class docstring."""
         check_shape(repr(self), x, (..., self.n_in))
         xp = get_array_module(x)
         self._cache = None  # release the previous pass's buffers for reuse
@@ -210,6 +230,7 @@ class Maxout(_DeferredWeightGrad, _ref.Maxout):
         return y.reshape(x.shape[:-1] + (self.n_units,))
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """As :meth:`scratchgan.nn.Maxout.backward` (same shapes, same result); see the class docstring."""
         x, z, y = self._cached()
         self._check_dy(dy, x.shape[:-1] + (self.n_units,))
         xp = get_array_module(dy)
@@ -266,6 +287,7 @@ class Dropout(_ref.Dropout):
         return bernoulli(self.rng, x.shape, 1.0 - self.p)
 
     def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.Dropout.forward` (same shapes, same result); see the class docstring."""
         if not train or self.p == 0.0:
             self._cache = (None, x.shape)
             return x
@@ -277,6 +299,7 @@ class Dropout(_ref.Dropout):
         return x * scaled
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """As :meth:`scratchgan.nn.Dropout.backward` (same shapes, same result); see the class docstring."""
         scaled, shape = self._cached()
         self._check_dy(dy, shape)
         if not need_dx:
@@ -301,6 +324,7 @@ class Sigmoid(_ref.Sigmoid):
     """:class:`scratchgan.nn.Sigmoid` through :func:`fast_sigmoid`."""
 
     def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.Sigmoid.forward` (same shapes, same result); see the class docstring."""
         y = fast_sigmoid(x)
         self._cache = y
         return y
@@ -311,11 +335,13 @@ class ReLU(_ref.ReLU):
     formed only when backward asks (G's forward pass in a D step never does)."""
 
     def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.ReLU.forward` (same shapes, same result); see the class docstring."""
         y = get_array_module(x).maximum(x, 0)
         self._cache = y
         return y
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """As :meth:`scratchgan.nn.ReLU.backward` (same shapes, same result); see the class docstring."""
         y = self._cached()
         self._check_dy(dy, y.shape)
         return dy * (y > 0) if need_dx else None

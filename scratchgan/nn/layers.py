@@ -483,6 +483,8 @@ class Reshape(Module):
         return x.reshape((x.shape[0],) + self.shape)
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
+        """Every element moves, none changes: ``dx = dy`` reshaped back.
+        Parameters: dy (N, *shape). Returns: dx (the input's shape)."""
         shape = self._cached()
         self._check_dy(dy, (shape[0],) + self.shape)
         return dy.reshape(shape) if need_dx else None
@@ -521,8 +523,9 @@ class Embedding(Module):
         if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu":
             raise ValueError(f"{self!r}: expected integer labels of shape (batch,), got "
                              f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', ())}")
-        # (checked on the CPU only: on the GPU the check would wait for the device;
-        # the data pipeline and the samplers check labels where they enter)
+        # (checked on the CPU only: on the GPU the check would wait for the
+        # device, and CuPy's take wraps out-of-range labels silently — labels
+        # from outside must be checked where they enter, as the datasets' are)
         if xp is np and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(f"{self!r}: labels must be in [0, {self.num_classes}), got "
                              f"{int(labels.min())}..{int(labels.max())}")

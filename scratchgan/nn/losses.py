@@ -27,6 +27,8 @@ and the derivative of softplus, step by step::
 
 from __future__ import annotations
 
+import math
+
 from ..backend import get_array_module
 from .layers import sigmoid
 
@@ -282,8 +284,6 @@ def gaussian_nll(mu, c, sigma=1.0):
         L_i = Σ_j [ (c_ij − μ_ij)² / (2σ²) + log σ + ½ log 2π ]
         ∂L/∂μ_ij = (μ_ij − c_ij) / (σ² m)
     """
-    import math
-
     if mu.shape != c.shape or mu.ndim != 2:
         raise ValueError(f"gaussian_nll: mu {tuple(mu.shape)} and c {tuple(c.shape)} must both be (m, d)")
     m, d = mu.shape

@@ -44,6 +44,11 @@ from .module import Module, check_shape
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
+def _per_channel(v, ndim):
+    """A per-channel vector (C,) shaped to broadcast against (N, C, …)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
 def _normalise_backward(dy, x_hat, inv_std, gamma, axes):
     """``dx`` of ``y = γ·x̂ + β`` with ``x̂`` normalised over ``axes`` (the closed form above)."""
     g = dy * gamma
@@ -70,10 +75,6 @@ class _BatchNorm(Module):
         self.grads = {"gamma": np.zeros(C, dtype=dtype), "beta": np.zeros(C, dtype=dtype)}
         self.buffers = {"running_mean": np.zeros(C, dtype=dtype), "running_var": np.ones(C, dtype=dtype)}
 
-    def _bcast(self, v, ndim):
-        """A per-channel vector (C,) shaped to broadcast against the input."""
-        return v.reshape((1, -1) + (1,) * (ndim - 2))
-
     def forward(self, x, train=True):
         """Parameters: x (N, C) or (N, C, H, W). Returns: y (same shape).
 
@@ -98,12 +99,12 @@ class _BatchNorm(Module):
             self.buffers["running_var"] *= 1 - m
             self.buffers["running_var"] += (m * M / (M - 1)) * var.reshape(-1)
         else:
-            mu = self._bcast(self.buffers["running_mean"], x.ndim)
-            var = self._bcast(self.buffers["running_var"], x.ndim)
+            mu = _per_channel(self.buffers["running_mean"], x.ndim)
+            var = _per_channel(self.buffers["running_var"], x.ndim)
         inv_std = 1 / get_array_module(x).sqrt(var + x.dtype.type(self.eps))
         x_hat = (x - mu) * inv_std
         self._cache = (x_hat, inv_std, train)
-        return x_hat * self._bcast(self.params["gamma"], x.ndim) + self._bcast(self.params["beta"], x.ndim)
+        return x_hat * _per_channel(self.params["gamma"], x.ndim) + _per_channel(self.params["beta"], x.ndim)
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """Parameters: dy (shape of y). Returns: dx (same shape), or None.
@@ -120,7 +121,7 @@ class _BatchNorm(Module):
             self.grads["beta"] += dy.sum(axis=axes)
         if not need_dx:
             return None
-        gamma = self._bcast(self.params["gamma"], dy.ndim)
+        gamma = _per_channel(self.params["gamma"], dy.ndim)
         if not train:
             return dy * gamma * inv_std
         return _normalise_backward(dy, x_hat, inv_std, gamma, axes)
@@ -167,9 +168,6 @@ class LayerNorm(Module):
         self.params = {"gamma": np.ones(C, dtype=dtype), "beta": np.zeros(C, dtype=dtype)}
         self.grads = {"gamma": np.zeros(C, dtype=dtype), "beta": np.zeros(C, dtype=dtype)}
 
-    def _bcast(self, v, ndim):
-        return v.reshape((1, -1) + (1,) * (ndim - 2))
-
     def forward(self, x, train=True):
         """Parameters: x (N, C, …). Returns: y (same shape)."""
         if getattr(x, "ndim", 0) < 2 or x.shape[1] != self.num_channels:
@@ -181,7 +179,7 @@ class LayerNorm(Module):
         inv_std = 1 / get_array_module(x).sqrt(var + x.dtype.type(self.eps))
         x_hat = (x - mu) * inv_std
         self._cache = (x_hat, inv_std)
-        return x_hat * self._bcast(self.params["gamma"], x.ndim) + self._bcast(self.params["beta"], x.ndim)
+        return x_hat * _per_channel(self.params["gamma"], x.ndim) + _per_channel(self.params["beta"], x.ndim)
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """Parameters: dy (shape of y). Returns: dx (same shape), or None."""
@@ -193,7 +191,7 @@ class LayerNorm(Module):
             self.grads["beta"] += dy.sum(axis=channel_axes)
         if not need_dx:
             return None
-        gamma = self._bcast(self.params["gamma"], dy.ndim)
+        gamma = _per_channel(self.params["gamma"], dy.ndim)
         return _normalise_backward(dy, x_hat, inv_std, gamma, tuple(range(1, dy.ndim)))
 
     def __repr__(self):

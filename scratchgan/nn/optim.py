@@ -1,4 +1,4 @@
-"""Optimisers (momentum SGD as in the paper, and Adam) and their schedules.
+"""Optimisers (momentum SGD as in the paper, Adam, RMSProp) and their schedules.
 
 An optimiser walks the ``(name, param, grad)`` triples of one or more modules
 and updates every parameter *in place*. Learning rate and momentum may be
@@ -106,8 +106,8 @@ class Optimizer:
         ``"<module>/<param>"`` in its state.
     weight_decay : float
         L2 regularisation ``(λ/2)‖θ‖²`` added to the loss: every update uses the
-        gradient ``g + λ·θ`` (the DCGAN authors' code: 2.5e-5; WGAN-GP with a
-        normalised critic: 1e-3).
+        gradient ``g + λ·θ`` (the DCGAN authors' MNIST code uses 2.5e-5; the
+        WGAN-GP paper's appendix B 1e-3 for a critic with normalisation).
     max_col_norm : float, optional
         After each update, rescale every column of every 2-D weight ``W`` whose
         L2 norm exceeds ``c`` to norm ``c``, pylearn2's rule
@@ -135,9 +135,15 @@ class Optimizer:
         self.state: dict = {}   # per-parameter buffers, "<param name>:<slot>"
 
     def named_parameters(self):
-        """``(name, param, grad)`` over every module."""
+        """``(name, param, grad)`` over every module; a parameter that two
+        modules share (a trunk under two heads) appears once, under its
+        first name."""
+        seen = set()
         for prefix, m in self.modules.items():
-            yield from m.named_parameters(prefix)
+            for name, p, g in m.named_parameters(prefix):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield name, p, g
 
     def zero_grad(self) -> None:
         for m in self.modules.values():

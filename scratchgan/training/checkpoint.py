@@ -143,8 +143,7 @@ def upgrade_v1(state: dict) -> dict:
     state["format"] = np.asarray(1)
     if "maxout_columns" not in state:
         from ..presets import get_preset
-        args = get_preset(cfg.get("preset", "paper")).model_args
-        args = {**args, **cfg.get("extra", {})}
+        args = get_preset(cfg.get("preset", "paper")).model_args  # (model overrides, "extra", are refused)
         units, pieces = int(args["d_units"]), int(args["d_pieces"])
         maxouts = {str(2 * i + 1) for i in range(int(args["d_layers"]))}  # Dropout, Maxout, Dropout, …
         for key in list(state):

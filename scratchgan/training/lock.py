@@ -21,23 +21,24 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["RunLock", "acquire_run_lock"]
 
-_HELD: dict = {}  # realpath of the lock file -> [fd, count]: re-entrant within a process
+_HELD: dict = {}  # realpath of the lock file -> its open descriptor, for the locks this process holds
 
 
 class RunLock:
-    """A held lock; :meth:`release` (or leaving a ``with`` block) gives it up."""
+    """A held lock; :meth:`release` (or leaving a ``with`` block) gives it up.
+    Releasing twice is harmless."""
 
     def __init__(self, path):
         self.path = path
+        self.released = False
 
     def release(self) -> None:
-        entry = _HELD.get(self.path)
-        if entry is None:
+        if self.released:
             return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _HELD[self.path]
-            os.close(entry[0])  # closing the descriptor releases the OS lock
+        self.released = True
+        fd = _HELD.pop(self.path, None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the OS lock
 
     def __enter__(self):
         return self
@@ -59,11 +60,12 @@ def _try_lock(fd) -> bool:
 
 def acquire_run_lock(out_dir) -> RunLock:
     """Claim ``out_dir`` for this process, or raise :class:`FileExistsError`
-    naming the pid of the process that holds it."""
+    naming the pid of the process that holds it (this one included: two
+    trainers in one process may not share a folder either)."""
     path = os.path.realpath(os.path.join(os.fspath(out_dir), ".lock"))
     if path in _HELD:
-        _HELD[path][1] += 1
-        return RunLock(path)
+        raise FileExistsError(f"{out_dir} is already being written by this process (another Trainer on the "
+                              "same folder?); finish or release that one first")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     if not _try_lock(fd):
         try:
@@ -75,5 +77,5 @@ def acquire_run_lock(out_dir) -> RunLock:
                               "stop it first, or choose another --out")
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
-    _HELD[path] = [fd, 1]
+    _HELD[path] = fd
     return RunLock(path)

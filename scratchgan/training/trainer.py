@@ -41,7 +41,7 @@ from .config import RunConfig
 from .lock import acquire_run_lock
 from .stats import StatsLog, grad_norm
 
-__all__ = ["Trainer", "load_run_config", "generator_from_checkpoint"]
+__all__ = ["Trainer", "load_run_config", "saved_config", "check_same_run", "generator_from_checkpoint"]
 
 
 def load_run_config(state, path) -> RunConfig:
@@ -160,13 +160,7 @@ class Trainer:
             raise ValueError(f"{self.ckpt_path} was written by a run stopped inside epoch "
                              f"{int(state['epoch']) + 1}; it can be sampled and evaluated, but not "
                              "resumed exactly: start a new run")
-        theirs, ours = dataclasses.asdict(saved.resolved()), dataclasses.asdict(self.preset)
-        for key in ours:
-            if key != "deviations" and theirs[key] != ours[key]:
-                raise ValueError(f"--resume: {key} is {ours[key]!r} here but {theirs[key]!r} in "
-                                 f"{self.ckpt_path}; resume with the checkpoint's settings")
-        if saved.seed != self.config.seed:
-            raise ValueError(f"--resume: seed is {self.config.seed} here but {saved.seed} in {self.ckpt_path}")
+        check_same_run(saved, self.config, self.ckpt_path)
         self.gan.load_state_dict(state)
         self.epoch = int(state["epoch"])
         self.fixed_z = state["fixed_z"]
@@ -211,7 +205,10 @@ class Trainer:
         return lambda: next(batches)
 
     def run(self):
-        """Train until ``config.epochs`` epochs are done; returns the history rows."""
+        """Train until ``config.epochs`` epochs are done; returns the history rows.
+        The folder's lock is released at the end (and taken again by a second ``run``)."""
+        if self._lock.released:
+            self._lock = acquire_run_lock(self.out_dir)
         try:
             return self._run()
         finally:
@@ -302,6 +299,44 @@ class Trainer:
         self._grid(f"epoch_{epoch:04d}_partial.png",
                    f"{self.config.preset} preset, epoch {epoch}, {done} of {self.iters_per_epoch} iterations")
         self._history_plot()
+
+
+#: the command-line option behind each field of a resolved preset
+_FLAG_OF = {"dataset": "--dataset", "loss": "--loss", "variant": "--update", "k": "-k", "batch_size": "--batch-size",
+            "optimizers": "--optimizer/--lr", "prior": "--prior", "d_scale": "--update/--loss"}
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_same_run(saved: RunConfig, config: RunConfig, path) -> None:
+    """Refuse to resume the checkpoint at ``path`` (trained with ``saved``)
+    with a configuration that would build or train a different model; the
+    message names the command-line option that differs."""
+    if saved.preset != config.preset:
+        raise ValueError(f"--resume: --preset {config.preset} here, but {path} was trained with --preset "
+                         f"{saved.preset}")
+    theirs, ours = dataclasses.asdict(saved.resolved()), dataclasses.asdict(config.resolved())
+    for key in ours:
+        if key != "deviations" and theirs[key] != ours[key]:
+            flag = _FLAG_OF.get(key, "--preset")
+            raise ValueError(f"--resume: {key} is {_short(ours[key])} here but {_short(theirs[key])} in {path} "
+                             f"(set by {flag}); leave {flag} out to continue with the checkpoint's settings")
+    if saved.seed != config.seed:
+        raise ValueError(f"--resume: --seed {config.seed} here, but {path} was trained with --seed {saved.seed}")
+
+
+def saved_config(out_dir) -> RunConfig:
+    """The configuration of the run whose ``checkpoint.npz`` is in ``out_dir``."""
+    path = os.path.join(os.fspath(out_dir), "checkpoint.npz")
+    if not os.path.exists(path):
+        partial = os.path.exists(os.path.join(os.fspath(out_dir), "partial.npz"))
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}"
+                                + (" (only partial.npz, from a run stopped inside its first epoch)" if partial
+                                   else "") + "; a run has one after its first complete epoch")
+    return load_run_config(read_checkpoint(path), path)
 
 
 def _rename_v1_stats(row):
