@@ -127,14 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--png", help="save a grid of (at most 400 of) the samples here")
     s.add_argument("--npz", help="save the samples (n, 784) here")
     s.add_argument("--figure2", help="save the paper's Figure 2 layout here (needs the training data)")
+    s.add_argument("--interpolate", metavar="PNG",
+                   help="save the paper's Figure 3 here: rows of G(z) along straight lines between two noise "
+                        "vectors")
+    s.add_argument("--rows", type=_positive_int, default=8, help="--interpolate: lines, one per row")
+    s.add_argument("--steps", type=_positive_int, default=10, help="--interpolate: points along each line")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise")
     s.add_argument("--threads", type=_positive_int, help=threads_help)
     device_arg(s)
     data_arg(s)
 
-    e = sub.add_parser("evaluate", help="Parzen-window log-likelihood (the paper's Table 1)",
-                       formatter_class=_Formatter)
+    e = sub.add_parser("evaluate", help="judge samples: FID, Inception score, modes, precision/recall, "
+                                        "and the paper's Parzen log-likelihood", formatter_class=_Formatter)
     e.add_argument("checkpoint", nargs="?", help="a checkpoint or G snapshot; omit with --real")
+    e.add_argument("--metrics", help="comma-separated, from fid,is,modes,pr,parzen (default: all)")
     e.add_argument("-n", type=_positive_int, default=10000, help="samples from G (paper: 10000)")
     e.add_argument("--n-valid", type=_positive_int, default=1000, help="validation images for sigma (paper: 1000)")
     e.add_argument("--n-test", type=_positive_int, default=10000, help="test images (paper: all 10000)")
@@ -146,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     device_arg(e)
     data_arg(e)
     e.add_argument("--threads", type=_positive_int, help=threads_help)
-    e.add_argument("--json", help="also write the result here")
+    e.add_argument("--json", help="also write the result here (keys fid, is, modes, precision, recall, parzen)")
+    e.add_argument("--modes-png", help="save a bar plot of the judged class histogram here")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("presets", help="list the presets and how each differs from its paper")
@@ -253,8 +260,10 @@ def _cmd_sample(args) -> int:
     from .training.checkpoint import atomic_savez
     from .training.trainer import generator_from_checkpoint
 
-    if not (args.png or args.npz or args.figure2):
-        raise ValueError("nothing to do: give --png, --npz and/or --figure2")
+    if not (args.png or args.npz or args.figure2 or args.interpolate):
+        raise ValueError("nothing to do: give --png, --npz, --figure2 and/or --interpolate")
+    if args.interpolate and args.steps < 2:
+        raise ValueError("--steps must be at least 2 (the two ends)")
     if args.figure2 and args.n < 20:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
     G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
@@ -273,43 +282,91 @@ def _cmd_sample(args) -> int:
         data = _load_data(config.resolved().dataset, args.data_dir or config.data_dir)
         figure2(x[:20], dev.asarray(data.train), args.figure2)
         print(f"wrote {args.figure2}")
+    if args.interpolate:
+        # Figure 3: G at evenly spaced points on the segment from z_a to z_b, one segment per row
+        rng = default_rng(args.seed + 1, dev)
+        za, zb = prior.sample(args.rows, rng, np.float32), prior.sample(args.rows, rng, np.float32)
+        t = dev.xp.linspace(0, 1, args.steps, dtype=np.float32)[None, :, None]      # (1, steps, 1)
+        z = ((1 - t) * za[:, None, :] + t * zb[:, None, :]).reshape(args.rows * args.steps, -1)
+        frames = _finite_samples(G.forward(z, train=False), args.checkpoint)
+        save_grid(frames, args.interpolate, nrow=args.steps,
+                  title=f"{title}: linear interpolation in z (the paper's Figure 3)")
+        print(f"wrote {args.interpolate}")
     return 0
+
+
+def _generate(G, prior, n, seed, device, batch=500):
+    """``n`` samples of ``G`` in evaluation mode, in batches (a convolutional G
+    on 10,000 noise vectors at once would hold gigabytes of activations)."""
+    from .backend import default_rng
+
+    rng = default_rng(seed, device)
+    xp = device.xp
+    return xp.concatenate([G.forward(prior.sample(min(batch, n - i), rng, np.float32), train=False)
+                           .reshape(min(batch, n - i), -1) for i in range(0, n, batch)])
 
 
 def _cmd_evaluate(args) -> int:
     import json
 
-    from .backend import default_rng, get_device
-    from .metrics import parzen_evaluate
+    from .backend import get_device
+    from .metrics.evaluate import METRICS, evaluate_samples
     from .training.checkpoint import atomic_write_text
     from .training.trainer import generator_from_checkpoint
 
     if args.real == bool(args.checkpoint):
         raise ValueError("give a checkpoint, or --real to score real training images")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else list(METRICS)
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(METRICS)}")
     if args.real:
         dataset = args.dataset or "mnist"
         data = _load_data(dataset, args.data_dir)
         dev = get_device(args.device)
+        _threads(args, dev)
         samples = dev.asarray(data.train[: args.n])
-        what = f"{args.n} real training images"
+        what = f"{len(samples)} real training images"
     else:
         G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
         dev = G.device
+        _threads(args, dev)
         dataset = args.dataset or config.resolved().dataset
         data = _load_data(dataset, args.data_dir or config.data_dir)
-        samples = G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False)
+        samples = _generate(G, prior, args.n, args.seed, dev)
         what = f"{args.n} samples of {args.checkpoint}"
-    _threads(args, dev)
-    result = parzen_evaluate(samples, dev.asarray(data.valid[: args.n_valid]),
-                             dev.asarray(data.test[: args.n_test]), progress=not args.quiet)
-    print(f"{dataset}: Parzen log-likelihood {result.mean:.1f} ± {result.std_err:.1f} "
-          f"(sigma = {result.sigma:.4f}; {what}; {len(result.ll)} test images)")
+    judge = None
+    if set(metrics) - {"parzen"}:
+        from .models.judge import load_judge
+
+        judge = load_judge(dataset, dev)
+    r = evaluate_samples(samples, data, judge, metrics, device=dev, n_valid=args.n_valid, n_test=args.n_test,
+                         progress=not args.quiet)
+    print(f"{dataset}, {what}:")
+    if "fid" in r:
+        print(f"  FID (judge features)    {r['fid']['value']:8.3f}   (real-data floor: {r['fid']['real_floor']:.3f}, "
+              f"{r['fid']['floor']})")
+    if "is" in r:
+        print(f"  Inception score         {r['is']['mean']:8.3f} ± {r['is']['std']:.3f}   "
+              f"(real test images: {r['is']['real_test']:.3f})")
+    if "modes" in r:
+        print(f"  mode coverage           {r['modes']['covered']:5d}/10 classes, KL to uniform "
+              f"{r['modes']['kl_to_uniform']:.4f}; histogram {r['modes']['histogram']}")
+    if "precision" in r:
+        print(f"  precision / recall      {r['precision']['value']:8.3f} / {r['recall']['value']:.3f}   "
+              f"(k = {r['precision']['k']})")
+    if "parzen" in r:
+        p = r["parzen"]
+        print(f"  Parzen log-likelihood {p['mean']:.1f} ± {p['std_err']:.1f} (sigma = {p['sigma']:.4f}; "
+              f"{p['n_test']} test images)")
+    print(f"  [{', '.join(f'{k} {v:.1f} s' for k, v in r['seconds'].items())}]")
+    if args.modes_png and "modes" in r:
+        from .plots import plot_modes
+
+        plot_modes(r["modes"]["histogram"], args.modes_png, dataset=dataset, title=what)
+        print(f"wrote {args.modes_png}")
     if args.json:
-        atomic_write_text(args.json, json.dumps(
-            {"mean": result.mean, "std_err": result.std_err, "sigma": result.sigma,
-             "sigmas": list(map(float, result.sigmas)),
-             "valid_means": None if result.valid_means is None else list(map(float, result.valid_means)),
-             "what": what, "dataset": dataset}, indent=2))
+        atomic_write_text(args.json, json.dumps({"what": what, "dataset": dataset, **r}, indent=2))
     return 0
 
 

@@ -14,7 +14,12 @@ import numpy as np
 from .backend import get_array_module, to_numpy
 from .training.checkpoint import atomic_path
 
-__all__ = ["image_grid", "save_grid", "plot_history", "nearest_neighbours", "figure2"]
+__all__ = ["image_grid", "save_grid", "plot_history", "nearest_neighbours", "figure2", "plot_modes", "CLASS_NAMES"]
+
+#: what the judge's ten classes are called
+CLASS_NAMES = {"mnist": [str(i) for i in range(10)],
+               "fashion-mnist": ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
+                                 "bag", "boot"]}
 
 
 def _atomic_figure_save(fig, path, **kw):
@@ -131,4 +136,23 @@ def figure2(samples, train_images, path, rows=4, cols=5):
     ax.axvline(sep, color="gold", lw=2)
     ax.set_axis_off()
     fig.suptitle("samples  |  nearest training image", fontsize=10)
+    _atomic_figure_save(fig, path)
+
+
+def plot_modes(histogram, path, dataset="mnist", title=None):
+    """A bar plot of the judged class histogram, with the uniform share dashed."""
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(histogram)
+    fig = Figure(figsize=(6, 3), dpi=100)
+    ax = fig.add_subplot()
+    ax.bar(range(len(counts)), counts, color="C0")
+    ax.axhline(counts.sum() / len(counts), color="gray", ls="--", lw=1, label="uniform")
+    ax.set_xticks(range(len(counts)))
+    ax.set_xticklabels(CLASS_NAMES.get(dataset, [str(i) for i in range(len(counts))]), fontsize=8)
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
     _atomic_figure_save(fig, path)

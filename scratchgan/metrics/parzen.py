@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .backend import get_array_module, to_numpy
+from ..backend import get_array_module, to_numpy
 
 __all__ = [
     "DEFAULT_SIGMAS",
