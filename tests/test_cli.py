@@ -292,7 +292,7 @@ def test_sample_and_evaluate_a_partial_checkpoint(tmp_path, fake_data, capsys):
     partial = str(tmp_path / "partial.npz")
     assert main(["sample", partial, "-n", "20", "--npz", str(tmp_path / "s.npz"), "--device", "cpu"]) == 0
     assert main(["evaluate", partial, "-n", "60", "--n-valid", "10", "--n-test", "10", "--quiet",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--metrics", "parzen"]) == 0
     assert PARZEN_LINE.search(capsys.readouterr().out)
 
 
@@ -303,12 +303,12 @@ def test_sample_and_evaluate_a_partial_checkpoint(tmp_path, fake_data, capsys):
 def test_evaluate_checkpoint(run_dir, fake_data, capsys):
     js = run_dir / "result.json"
     assert main(["evaluate", str(run_dir / "checkpoint.npz"), "-n", "100", "--n-valid", "20",
-                 "--n-test", "25", "--quiet", "--device", "cpu", "--json", str(js)]) == 0
+                 "--n-test", "25", "--quiet", "--device", "cpu", "--json", str(js), "--metrics", "parzen"]) == 0
     out = capsys.readouterr().out
     m = PARZEN_LINE.search(out)
     assert m, out
     assert "25 test images" in out
-    result = json.loads(js.read_text())
+    result = json.loads(js.read_text())["parzen"]
     assert float(m.group(1)) == pytest.approx(result["mean"], abs=0.051)
     assert float(m.group(2)) == pytest.approx(result["std_err"], abs=0.051)
     assert result["std_err"] > 0
@@ -318,7 +318,7 @@ def test_evaluate_checkpoint(run_dir, fake_data, capsys):
 
 def test_evaluate_g_snapshot(run_dir, fake_data, capsys):
     # the help says "a checkpoint or G snapshot": both give the same G
-    common = ["-n", "60", "--n-valid", "10", "--n-test", "10", "--quiet", "--device", "cpu"]
+    common = ["-n", "60", "--n-valid", "10", "--n-test", "10", "--quiet", "--device", "cpu", "--metrics", "parzen"]
     assert main(["evaluate", str(run_dir / "checkpoint.npz")] + common) == 0
     from_ckpt = PARZEN_LINE.search(capsys.readouterr().out).groups()
     assert main(["evaluate", str(run_dir / "G_epoch_0001.npz")] + common) == 0
@@ -328,7 +328,7 @@ def test_evaluate_g_snapshot(run_dir, fake_data, capsys):
 
 def test_evaluate_real_reference(fake_data, capsys):
     assert main(["evaluate", "--real", "-n", "100", "--n-valid", "20", "--n-test", "20",
-                 "--quiet", "--device", "cpu"]) == 0
+                 "--quiet", "--device", "cpu", "--metrics", "parzen"]) == 0
     out = capsys.readouterr().out
     assert PARZEN_LINE.search(out) and "100 real training images" in out
 
@@ -440,12 +440,12 @@ def test_mnist_train_sample(mnist_run, tmp_path, capsys):
 @needs_mnist
 def test_mnist_evaluate(mnist_run, capsys):
     common = ["-n", "500", "--n-valid", "100", "--n-test", "200", "--quiet", "--device", "cpu",
-              "--data-dir", str(REAL_DATA)]
+              "--data-dir", str(REAL_DATA), "--metrics", "parzen"]
     capsys.readouterr()
     assert main(["evaluate", str(mnist_run / "partial.npz")] + common) == 0
     out = capsys.readouterr().out
     m = PARZEN_LINE.search(out)
-    assert m and out.startswith("mnist: ") and "200 test images" in out, out
+    assert m and out.startswith("mnist, ") and "200 test images" in out, out
     assert main(["evaluate", "--real"] + common) == 0
     out_real = capsys.readouterr().out
     m_real = PARZEN_LINE.search(out_real)

@@ -1,4 +1,4 @@
-"""Tests for scratchgan.metrics (Parzen-window log-likelihood, PAPER.md §5)."""
+"""Tests for scratchgan.metrics.parzen (Parzen-window log-likelihood, docs/paper.md §5)."""
 
 import math
 
@@ -15,7 +15,7 @@ from scratchgan.metrics import (
     parzen_log_likelihood_grid,
     select_sigma,
 )
-from scratchgan.metrics import _sq_distances
+from scratchgan.metrics.parzen import _sq_distances
 
 
 # --------------------------------------------------------------------------
