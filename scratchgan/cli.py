@@ -111,9 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, when set, win)")
     t.add_argument("--threads", type=_positive_int, help=threads_help)
     t.add_argument("--out", default="runs/paper", help="output directory")
-    t.add_argument("--sample-every", type=_positive_int, default=1, help="epochs between sample grids")
-    t.add_argument("--snapshot-every", type=_positive_int, default=10, help="epochs between G snapshots")
-    t.add_argument("--log-every", type=_positive_int, default=50, help="iterations between log rows")
+    t.add_argument("--sample-every", type=_positive_int,
+                   help="epochs between sample grids (default: 1, or the checkpoint's with --resume)")
+    t.add_argument("--snapshot-every", type=_positive_int,
+                   help="epochs between G snapshots (default: 10, or the checkpoint's with --resume)")
+    t.add_argument("--log-every", type=_positive_int,
+                   help="iterations between log rows (default: 50, or the checkpoint's with --resume)")
     t.add_argument("--max-iterations", type=_positive_int,
                    help="stop after this many iterations (a run stopped inside an epoch writes partial.npz)")
     data_arg(t)
@@ -185,8 +188,11 @@ def _cmd_train(args) -> int:
             model["data_dir"] = None  # the run's folder moved: search as usual
     model["preset"] = model["preset"] or "paper"
     model["seed"] = 0 if model["seed"] is None else model["seed"]
-    config = RunConfig(**model, epochs=args.epochs, device=args.device, sample_every=args.sample_every,
-                       snapshot_every=args.snapshot_every, log_every=args.log_every,
+    cadence = {}
+    for key, default in (("sample_every", 1), ("snapshot_every", 10), ("log_every", 50)):
+        given = getattr(args, key)
+        cadence[key] = given if given is not None else (getattr(saved, key) if args.resume else default)
+    config = RunConfig(**model, **cadence, epochs=args.epochs, device=args.device,
                        max_iterations=args.max_iterations)
     if args.resume:
         from .training.trainer import check_same_run

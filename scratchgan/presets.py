@@ -148,6 +148,22 @@ PRESETS = {
                     "the paper preset.",)),
 }
 
+PRESETS["dcgan"] = Preset(
+    summary="DCGAN at 28x28: transposed-convolution G, strided-convolution D, batch normalisation, Adam",
+    paper="Radford, Metz & Chintala 2016 (arXiv 1511.06434), its architecture guidelines and training details",
+    model="dcgan",
+    model_args=dict(g_channels=(128, 64), d_channels=(64, 128), std=0.02, slope=0.2),
+    variant="gan", loss="non-saturating", prior="uniform", noise_dim=100, batch_size=128,
+    optimizers={"D": dict(name="adam", lr=2e-4, betas=(0.5, 0.999)), "G": dict(name="adam", lr=2e-4, betas=(0.5, 0.999))},
+    deviations=(
+        "28x28 images with two up-samplings from 7x7: G 128 -> 64 -> 1 channels, D 64 -> 128 (the paper's LSUN "
+        "G has 1024 -> 512 -> 256 -> 128 -> 3 at 64x64).",
+        "G's output is a sigmoid on [0, 1], as in the authors' MNIST code; the paper's default is tanh on [-1, 1].",
+        "Algorithm 1 with k = 1 and the non-saturating G loss; real and fake batches go through D's batch "
+        "normalisation as two passes. The paper does not state its update order.",
+        "z is uniform on [-1, 1] in 100 dimensions, as the authors' code draws it.",
+    ))
+
 #: What a run may override on top of its preset (``None``: the preset's value).
 OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
 

@@ -1,18 +1,23 @@
 """Model builders, by name: each returns the variant's networks as ``{"G": …, "D": …}``.
 
-* ``paper_mlp`` — the 2014 paper's MNIST G and D (:mod:`~scratchgan.models.paper_mlp`).
+* ``paper_mlp`` — the 2014 paper's MNIST G and D (:mod:`~scratchgan.models.paper_mlp`);
+* ``dcgan`` — Radford et al.'s convolutional G and D at 28×28 (:mod:`~scratchgan.models.dcgan`);
+* the judge classifier, which scores samples, is :mod:`~scratchgan.models.judge`.
 
 A builder is called as ``build(x_shape, noise_dim=…, pixel_mean=…, rng=…,
 fast_layers=…, **model_args)``; the preset's ``model_args`` must match its
-keyword arguments exactly.
+keyword arguments exactly. ``build.layout`` says how it wants the data:
+``"flat"`` (``(d,)`` vectors) or ``"image"`` (``(C, H, W)``).
 """
 
-from . import paper_mlp  # noqa: F401
+import numpy as np
 
-__all__ = ["MODELS", "get_model"]
+from . import dcgan, paper_mlp  # noqa: F401
+
+__all__ = ["MODELS", "get_model", "sample_shape"]
 
 #: name → builder
-MODELS = {"paper_mlp": paper_mlp.build}
+MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build}
 
 
 def get_model(name):
@@ -20,3 +25,9 @@ def get_model(name):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
     return MODELS[name]
+
+
+def sample_shape(model, image_shape=(1, 28, 28)):
+    """The per-sample shape the builder ``model`` wants for images of ``image_shape``."""
+    layout = getattr(get_model(model), "layout", "flat")
+    return tuple(image_shape) if layout == "image" else (int(np.prod(image_shape)),)

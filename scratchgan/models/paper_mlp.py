@@ -86,3 +86,6 @@ def build(x_shape, *, noise_dim, pixel_mean=None, rng=None, fast_layers=True, g_
     D = build_discriminator(d, d_units=d_units, d_pieces=d_pieces, d_layers=d_layers, d_irange=d_irange,
                             d_dropout=d_dropout, rng=rng, fast_layers=fast_layers)
     return {"G": G, "D": D}
+
+
+build.layout = "flat"

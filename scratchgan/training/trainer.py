@@ -34,6 +34,7 @@ import numpy as np
 
 from ..backend import get_device
 from ..gan import Batch
+from ..models import sample_shape
 from ..presets import build_gan
 from .checkpoint import (CheckpointError, atomic_savez, atomic_write_text, read_checkpoint,
                          remove_stale_temporaries, save_checkpoint)
@@ -115,10 +116,11 @@ class Trainer:
         if self.iters_per_epoch < 1:
             raise ValueError(f"batch size {self.m} (×k={self.k}) is larger than the {n} training images")
         self.device = get_device(config.device)
-        self.x_shape = tuple(data.train.shape[1:])
+        self.x_shape = sample_shape(self.preset.model, (1, 28, 28))
         self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
                              steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device)
-        self.train_images = self.device.asarray(data.train)  # on the device once
+        # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
+        self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
         self.epoch = 0  # epochs completed
         fixed_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
         self.fixed_z = self.gan.prior.sample(100, fixed_rng, np.float32)
