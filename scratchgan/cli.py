@@ -264,7 +264,7 @@ def _cmd_sample(args) -> int:
     from .backend import default_rng, to_numpy
     from .plots import figure2, save_grid
     from .training.checkpoint import atomic_savez
-    from .training.trainer import generator_from_checkpoint
+    from .training.trainer import gan_from_checkpoint
 
     if not (args.png or args.npz or args.figure2 or args.interpolate):
         raise ValueError("nothing to do: give --png, --npz, --figure2 and/or --interpolate")
@@ -272,11 +272,10 @@ def _cmd_sample(args) -> int:
         raise ValueError("--steps must be at least 2 (the two ends)")
     if args.figure2 and args.n < 20:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
-    G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
-    dev = G.device
+    gan, config = gan_from_checkpoint(args.checkpoint, args.device)
+    dev = gan.device
     _threads(args, dev)
-    x = _finite_samples(G.forward(prior.sample(args.n, default_rng(args.seed, dev), np.float32), train=False),
-                        args.checkpoint)
+    x = _finite_samples(gan.generate(args.n, args.seed), args.checkpoint)
     title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}"
     if args.png:
         save_grid(x[: min(args.n, 400)], args.png, title=title)
@@ -291,25 +290,20 @@ def _cmd_sample(args) -> int:
     if args.interpolate:
         # Figure 3: G at evenly spaced points on the segment from z_a to z_b, one segment per row
         rng = default_rng(args.seed + 1, dev)
-        za, zb = prior.sample(args.rows, rng, np.float32), prior.sample(args.rows, rng, np.float32)
+        a, b = gan.sample_inputs(args.rows, rng), gan.sample_inputs(args.rows, rng)
         t = dev.xp.linspace(0, 1, args.steps, dtype=np.float32)[None, :, None]      # (1, steps, 1)
-        z = ((1 - t) * za[:, None, :] + t * zb[:, None, :]).reshape(args.rows * args.steps, -1)
-        frames = _finite_samples(G.forward(z, train=False), args.checkpoint)
+        z = ((1 - t) * a["z"][:, None, :] + t * b["z"][:, None, :]).reshape(args.rows * args.steps, -1)
+        frames = _finite_samples(gan.generate_from({**a, "z": z}) if len(a) == 1 else
+                                 gan.generate_from(_repeat_conditions(a, args.steps, z)), args.checkpoint)
         save_grid(frames, args.interpolate, nrow=args.steps,
                   title=f"{title}: linear interpolation in z (the paper's Figure 3)")
         print(f"wrote {args.interpolate}")
     return 0
 
 
-def _generate(G, prior, n, seed, device, batch=500):
-    """``n`` samples of ``G`` in evaluation mode, in batches (a convolutional G
-    on 10,000 noise vectors at once would hold gigabytes of activations)."""
-    from .backend import default_rng
-
-    rng = default_rng(seed, device)
-    xp = device.xp
-    return xp.concatenate([G.forward(prior.sample(min(batch, n - i), rng, np.float32), train=False)
-                           .reshape(min(batch, n - i), -1) for i in range(0, n, batch)])
+def _repeat_conditions(inputs, steps, z):
+    """Every row's conditions (labels, codes) repeated along its ``steps`` points."""
+    return {k: (z if k == "z" else v.repeat(steps, axis=0)) for k, v in inputs.items()}
 
 
 def _cmd_evaluate(args) -> int:
@@ -318,7 +312,7 @@ def _cmd_evaluate(args) -> int:
     from .backend import get_device
     from .metrics.evaluate import METRICS, evaluate_samples
     from .training.checkpoint import atomic_write_text
-    from .training.trainer import generator_from_checkpoint
+    from .training.trainer import gan_from_checkpoint
 
     if args.real == bool(args.checkpoint):
         raise ValueError("give a checkpoint, or --real to score real training images")
@@ -334,12 +328,12 @@ def _cmd_evaluate(args) -> int:
         samples = dev.asarray(data.train[: args.n])
         what = f"{len(samples)} real training images"
     else:
-        G, prior, config = generator_from_checkpoint(args.checkpoint, args.device)
-        dev = G.device
+        gan, config = gan_from_checkpoint(args.checkpoint, args.device)
+        dev = gan.device
         _threads(args, dev)
         dataset = args.dataset or config.resolved().dataset
         data = _load_data(dataset, args.data_dir or config.data_dir)
-        samples = _generate(G, prior, args.n, args.seed, dev)
+        samples = gan.generate(args.n, args.seed)
         what = f"{args.n} samples of {args.checkpoint}"
     judge = None
     if set(metrics) - {"parzen"}:

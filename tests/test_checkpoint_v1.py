@@ -57,6 +57,7 @@ def to_v1(src, dst, *, unit_major=False):
     with np.load(src) as f:
         state = {k: f[k] for k in f.files}
     v1 = {k: v for k, v in state.items() if k in V1_KEYS}
+    v1["fixed_z"] = state["fixed/z"]
     v1["G_out_dim"] = np.asarray(784)
     v1["config"] = np.asarray(json.dumps(V1_CONFIG, sort_keys=True))
     v1["maxout_columns"] = np.asarray("piece-major")

@@ -195,7 +195,7 @@ def test_checkpoint_contents(two_epoch_run):
     assert int(state["seed"]) == 0 and tuple(state["x_shape"]) == (784,)
     assert load_run_config(state, path) == trainer.config
     assert int(state["d_opt/t"]) == 2 * ITERS and int(state["g_opt/t"]) == 2 * ITERS
-    assert state["fixed_z"].shape == (100, TINY.noise_dim)
+    assert state["fixed/z"].shape == (100, TINY.noise_dim)
     for k, v in trainer.gan.G.state_dict().items():
         assert np.array_equal(state[f"G/{k}"], v)
     for k, v in trainer.gan.D.state_dict().items():
@@ -227,7 +227,7 @@ def test_generator_from_checkpoint(two_epoch_run):
     G, prior, config = generator_from_checkpoint(out / "checkpoint.npz", device="cpu")
     assert config == trainer.config
     assert (prior.dim, prior.kind) == (TINY.noise_dim, "uniform-sqrt3")
-    z = trainer.fixed_z[:10]
+    z = trainer.fixed["z"][:10]
     np.testing.assert_array_equal(G.forward(z, train=False), trainer.gan.G.forward(z, train=False))
 
 
@@ -236,7 +236,7 @@ def test_generator_from_snapshot(two_epoch_run):
     out, trainer = two_epoch_run
     G, prior, config = generator_from_checkpoint(out / "G_epoch_0002.npz", device="cpu")
     assert prior.dim == TINY.noise_dim and config == trainer.config
-    z = trainer.fixed_z[:10]
+    z = trainer.fixed["z"][:10]
     np.testing.assert_array_equal(G.forward(z, train=False), trainer.gan.G.forward(z, train=False))
 
 
@@ -250,7 +250,7 @@ def test_generator_from_a_format_1_snapshot(two_epoch_run, tmp_path):
     np.savez(run / "G_epoch_0002.npz", **trainer.gan.G.state_dict())
     G, prior, config = generator_from_checkpoint(run / "G_epoch_0002.npz", device="cpu")
     assert prior.dim == TINY.noise_dim and config == trainer.config
-    z = trainer.fixed_z[:10]
+    z = trainer.fixed["z"][:10]
     np.testing.assert_array_equal(G.forward(z, train=False), trainer.gan.G.forward(z, train=False))
     (run / "config.json").unlink()
     with pytest.raises(CheckpointError, match="no config.json beside it"):
@@ -269,8 +269,8 @@ def test_max_iterations_stops_early(tmp_path, data):
     assert (tmp_path / "samples" / "epoch_0001_partial.png").exists()
     # partial.npz can be sampled ...
     G, _, _ = generator_from_checkpoint(tmp_path / "partial.npz", device="cpu")
-    np.testing.assert_array_equal(G.forward(trainer.fixed_z, train=False),
-                                  trainer.gan.G.forward(trainer.fixed_z, train=False))
+    np.testing.assert_array_equal(G.forward(trainer.fixed["z"], train=False),
+                                  trainer.gan.G.forward(trainer.fixed["z"], train=False))
     # ... but not resumed, and the refusal says so (and frees the directory)
     with pytest.raises(FileNotFoundError, match="only partial.npz"):
         Trainer(make_config(epochs=3), data, tmp_path, progress=False, resume=True)
@@ -328,9 +328,9 @@ def test_sample_grids_use_the_same_fixed_noise(tmp_path, data, monkeypatch):
     trainer = Trainer(make_config(epochs=2), data, tmp_path, progress=False)
 
     def spy(images, path, **kw):
-        fixed_z = npz(tmp_path / "checkpoint.npz")["fixed_z"]  # saved just before the grid
+        fixed_z = npz(tmp_path / "checkpoint.npz")["fixed/z"]  # saved just before the grid
         expected = trainer.gan.G.forward(fixed_z, train=False)
-        seen.append((np.array(images), expected, fixed_z, trainer.fixed_z.copy()))
+        seen.append((np.array(images), expected, fixed_z, trainer.fixed["z"].copy()))
         real_save_grid(images, path, **kw)
 
     monkeypatch.setattr(plots, "save_grid", spy)
@@ -345,9 +345,9 @@ def test_sample_grids_use_the_same_fixed_noise(tmp_path, data, monkeypatch):
     assert not np.array_equal(seen[0][0], seen[1][0])
     # the fixed noise is a function of the seed
     other = unused(Trainer(make_config(seed=1), data, tmp_path / "other", progress=False))
-    assert not np.array_equal(other.fixed_z, first_z)
+    assert not np.array_equal(other.fixed["z"], first_z)
     again = unused(Trainer(make_config(), data, tmp_path / "again", progress=False))
-    np.testing.assert_array_equal(again.fixed_z, first_z)
+    np.testing.assert_array_equal(again.fixed["z"], first_z)
 
 
 # --------------------------------------------------------------------------

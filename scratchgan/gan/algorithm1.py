@@ -148,6 +148,43 @@ class GAN:
         """``m`` samples ``G(z)`` in evaluation mode (no dropout)."""
         return self.G.forward(self.sample_noise(m) if z is None else z, train=False)
 
+    # -- sampling, for users and the trainer ------------------------------------------------
+    #: what a minibatch must carry besides ``x`` for this variant ("labels", "source")
+    needs = ()
+
+    def sample_inputs(self, n, rng, **conditions) -> dict:
+        """G's inputs for ``n`` samples drawn with ``rng`` (on its device), as a
+        dict (``{"z": …}`` here; a conditional variant adds its labels or codes).
+        An unconditional GAN takes no ``conditions``."""
+        given = sorted(k for k, v in conditions.items() if v is not None)
+        if given:
+            raise ValueError(f"the {self.variant!r} variant generates unconditionally: it takes no "
+                             f"{', '.join(given)}")
+        dtype = self.dtype if rng is not None and not isinstance(rng, np.random.Generator) else np.float32
+        return {"z": self.prior.sample(n, rng, dtype)}
+
+    def generate_from(self, inputs: dict):
+        """G in evaluation mode on ``inputs`` from :meth:`sample_inputs` (host or device arrays)."""
+        return self.G.forward(self.device.asarray(inputs["z"], dtype=self.dtype), train=False)
+
+    def grid_inputs(self, n, seed) -> dict:
+        """The fixed inputs of the training grids: ``n`` draws on the host from
+        ``seed`` (host arrays, saved in checkpoints)."""
+        return self.sample_inputs(n, np.random.default_rng(np.random.SeedSequence([seed, 7])))
+
+    def generate(self, n, seed=0, batch_size=500, **conditions):
+        """``n`` samples in evaluation mode, drawn in batches (a convolutional G
+        on 10,000 inputs at once would hold gigabytes of activations), as one
+        device array. ``conditions`` (labels, codes) are arrays of length ``n``
+        or single values, passed to :meth:`sample_inputs`."""
+        rng = default_rng(seed, self.device)
+        parts = []
+        for i in range(0, n, batch_size):
+            b = min(batch_size, n - i)
+            part = {k: (v[i:i + b] if getattr(v, "ndim", 0) and len(v) == n else v) for k, v in conditions.items()}
+            parts.append(self.generate_from(self.sample_inputs(b, rng, **part)))
+        return self.device.xp.concatenate(parts)
+
     def modules(self) -> dict:
         """The trained networks by name (what a checkpoint saves)."""
         return {"G": self.G, "D": self.D}

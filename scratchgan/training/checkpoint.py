@@ -164,5 +164,5 @@ def save_checkpoint(path, gan, **extra) -> None:
     ``path``, atomically."""
     state = gan.state_dict()
     state.update(format=np.asarray(FORMAT), variant=np.asarray(gan.variant))
-    state.update({k: np.asarray(v) for k, v in extra.items()})
+    state.update({k: np.asarray(v) for k, v in extra.items()})  # (keys may hold "/": fixed/z)
     atomic_savez(path, state)

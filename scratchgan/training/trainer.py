@@ -42,7 +42,8 @@ from .config import RunConfig
 from .lock import acquire_run_lock
 from .stats import StatsLog, grad_norm
 
-__all__ = ["Trainer", "load_run_config", "saved_config", "check_same_run", "generator_from_checkpoint"]
+__all__ = ["Trainer", "load_run_config", "saved_config", "check_same_run", "gan_from_checkpoint",
+           "generator_from_checkpoint"]
 
 
 def load_run_config(state, path) -> RunConfig:
@@ -52,8 +53,10 @@ def load_run_config(state, path) -> RunConfig:
     return RunConfig.from_json(str(state["config"]), source=str(path))
 
 
-def generator_from_checkpoint(path, device="auto"):
-    """``(G, prior, config)`` from a checkpoint, ``partial.npz`` or a G snapshot.
+def gan_from_checkpoint(path, device="auto"):
+    """``(gan, config)``: the variant a checkpoint, ``partial.npz`` or G
+    snapshot was trained as, with every network the file holds loaded (a
+    snapshot holds G alone; D keeps its initial weights then).
 
     A snapshot written before format 2 holds G's parameters only; its
     configuration then comes from the run's ``config.json`` beside it.
@@ -71,24 +74,37 @@ def generator_from_checkpoint(path, device="auto"):
                 config = RunConfig.from_dict(json.load(f)["config"], source=cfg_path)
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise CheckpointError(f"{cfg_path} is not a scratchgan run configuration ({err})") from None
-    params = {k[2:]: v for k, v in state.items() if k.startswith("G/")}
-    if not params:  # a format-1 snapshot: G's parameters at the top level
-        params = {k: v for k, v in state.items() if "." in k}
+    if not any(k.startswith("G/") for k in state):  # a format-1 snapshot: G's parameters at the top level
+        state = {**{f"G/{k}": v for k, v in state.items() if "." in k}, **state}
     if "x_shape" in state:
         x_shape = tuple(int(s) for s in state["x_shape"])
     elif "G_out_dim" in state:
         x_shape = (int(state["G_out_dim"]),)
     else:  # a format-1 snapshot: the width of G's last weight matrix
-        last = max((k for k in params if k.endswith(".W")), key=lambda k: int(k.split(".")[0]))
-        x_shape = (int(params[last].shape[1]),)
-    preset = config.resolved()
-    gan = build_gan(preset, x_shape=x_shape, seed=config.seed, device="cpu")
-    G = gan.G
-    try:
-        G.load_state_dict(params)
-    except ValueError as err:
-        raise CheckpointError(f"{path}: the generator does not match its configuration ({err})") from None
-    return G.to(get_device(device)), gan.prior, config
+        last = max((k for k in state if k.startswith("G/") and k.endswith(".W")),
+                   key=lambda k: int(k[2:].split(".")[0]))
+        x_shape = (int(state[last].shape[1]),)
+    gan = build_gan(config.resolved(), x_shape=x_shape, seed=config.seed, device="cpu")
+    for name, module in gan.modules().items():
+        own = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + "/")}
+        if own or name == "G":
+            try:
+                module.load_state_dict(own)
+            except ValueError as err:
+                raise CheckpointError(f"{path}: {name} does not match its configuration ({err})") from None
+    device = get_device(device)
+    for module in gan.modules().values():
+        module.to(device)
+    gan.device, gan.xp = device, device.xp
+    gan.seed(config.seed)
+    return gan, config
+
+
+def generator_from_checkpoint(path, device="auto"):
+    """``(G, prior, config)`` from a checkpoint, ``partial.npz`` or a G snapshot
+    (see :func:`gan_from_checkpoint`)."""
+    gan, config = gan_from_checkpoint(path, device)
+    return gan.G, gan.prior, config
 
 
 class Trainer:
@@ -122,8 +138,7 @@ class Trainer:
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
         self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
         self.epoch = 0  # epochs completed
-        fixed_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
-        self.fixed_z = self.gan.prior.sample(100, fixed_rng, np.float32)
+        self.fixed = self.gan.grid_inputs(100, config.seed)  # the grids' inputs, the same every epoch
         self.history: list = []
         self.ckpt_path = os.path.join(self.out_dir, "checkpoint.npz")
         self.partial_path = os.path.join(self.out_dir, "partial.npz")
@@ -165,7 +180,8 @@ class Trainer:
         check_same_run(saved, self.config, self.ckpt_path)
         self.gan.load_state_dict(state)
         self.epoch = int(state["epoch"])
-        self.fixed_z = state["fixed_z"]
+        fixed = {k[len("fixed/"):]: v for k, v in state.items() if k.startswith("fixed/")}
+        self.fixed = fixed or {"z": state["fixed_z"]}  # (formats 1 and early 2 saved fixed_z)
         # keep the log rows the checkpoint had reached; a torn last line (a
         # kill while it was written) is dropped like every row past it
         rows = []
@@ -186,7 +202,8 @@ class Trainer:
         iterations into the next epoch) otherwise."""
         save_checkpoint(self.partial_path if partial else self.ckpt_path, self.gan,
                         epoch=self.epoch, partial_iterations=partial, seed=self.config.seed,
-                        fixed_z=self.fixed_z, config=self.config.to_json(), x_shape=self.x_shape)
+                        config=self.config.to_json(), x_shape=self.x_shape,
+                        **{f"fixed/{k}": v for k, v in self.fixed.items()})
         if not partial and os.path.exists(self.partial_path):
             os.remove(self.partial_path)  # superseded by a complete epoch
 
@@ -266,7 +283,7 @@ class Trainer:
     def _grid(self, name, title):
         from ..plots import save_grid
 
-        x = self.gan.sample(100, z=self.device.asarray(self.fixed_z))
+        x = self.gan.generate_from(self.fixed)
         save_grid(x, os.path.join(self.out_dir, "samples", name), nrow=10, title=title)
 
     def _history_plot(self):
