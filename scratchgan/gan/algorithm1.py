@@ -149,8 +149,11 @@ class GAN:
         return self.G.forward(self.sample_noise(m) if z is None else z, train=False)
 
     # -- sampling, for users and the trainer ------------------------------------------------
-    #: what a minibatch must carry besides ``x`` for this variant ("labels", "source")
+    #: what a minibatch must carry besides ``x`` for this variant ("labels", "source");
+    #: the trainer takes them from the dataset's ``train_labels`` / ``train_source``
     needs = ()
+    #: the per-sample shape of a batch's ``source`` (variants that need one set it)
+    source_shape = ()
 
     def sample_inputs(self, n, rng, **conditions) -> dict:
         """G's inputs for ``n`` samples drawn with ``rng`` (on its device), as a

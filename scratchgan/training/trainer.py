@@ -137,6 +137,17 @@ class Trainer:
                              steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device)
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
         self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
+        # what the variant needs besides the images, from the dataset: labels
+        # (conditional GANs) as int64, paired source images (pix2pix)
+        self.train_extra = {}
+        for name in self.gan.needs:
+            values = getattr(data, f"train_{name}", None)
+            if values is None:
+                raise ValueError(f"the {self.preset.variant!r} variant needs {name} in its batches, and the "
+                                 f"{data.name} dataset has no train_{name}")
+            values = np.asarray(values)
+            values = values.astype(np.int64) if name == "labels" else values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
+            self.train_extra[name] = self.device.asarray(values)
         self.epoch = 0  # epochs completed
         self.fixed = self.gan.grid_inputs(100, config.seed)  # the grids' inputs, the same every epoch
         self.history: list = []
@@ -220,7 +231,8 @@ class Trainer:
         order = np.random.default_rng(np.random.SeedSequence([self.config.seed, epoch, 1])).permutation(
             self.train_images.shape[0])
         order = self.device.asarray(order[: self.batches_per_epoch * self.m].reshape(-1, self.m))
-        batches = (Batch(self.train_images[order[i]]) for i in range(order.shape[0]))
+        batches = (Batch(self.train_images[order[i]], **{k: v[order[i]] for k, v in self.train_extra.items()})
+                   for i in range(order.shape[0]))
         return lambda: next(batches)
 
     def run(self):
