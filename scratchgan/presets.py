@@ -164,6 +164,47 @@ PRESETS["dcgan"] = Preset(
         "z is uniform on [-1, 1] in 100 dimensions, as the authors' code draws it.",
     ))
 
+_CRITIC = dict(dim=32, slope=0.2)
+_WGAN_CONV = ("The WGAN-GP authors' MNIST critic (three 5x5 stride-2 convolutions, LeakyReLU, a linear "
+              "output, no normalisation) with DIM = 32 (theirs: 64), and a G that starts at 7x7 and doubles twice "
+              "with 4x4 transposed convolutions (theirs: 4x4 -> 8x8 -> crop to 7x7 with 5x5 kernels).")
+
+PRESETS["wgan"] = Preset(
+    summary="WGAN: a critic with weights clipped to [-0.01, 0.01], RMSProp 5e-5, 5 critic steps per G step",
+    paper="Arjovsky, Chintala & Bottou 2017 (arXiv 1701.07875), its Algorithm 1",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan", variant_args=dict(clip=0.01, schedule="paper"),
+    loss="wasserstein", prior="normal", noise_dim=100, batch_size=64, k=5,
+    optimizers={"D": dict(name="rmsprop", lr=5e-5), "G": dict(name="rmsprop", lr=5e-5)},
+    deviations=(
+        "The paper has no MNIST experiment; the critic and G are the WGAN-GP authors' MNIST networks. " + _WGAN_CONV,
+        "The paper's Algorithm 1: 5 critic steps always. The authors' code trains the critic 100 times for the "
+        "first 25 G steps and every 500th (variant argument schedule='authors').",
+        "RMSProp as PyTorch's (alpha 0.99, eps 1e-8, no momentum).",
+    ))
+PRESETS["wgan-gp"] = Preset(
+    summary="WGAN-GP: the gradient penalty (lambda 10) instead of clipping; Adam(1e-4, 0, 0.9); 5 critic steps",
+    paper="Gulrajani et al. 2017 (arXiv 1704.00028), its Algorithm 1 and default hyperparameters",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan-gp", variant_args=dict(lam=10.0),
+    loss="wasserstein", prior="normal", noise_dim=128, batch_size=64, k=5,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.0, 0.9)), "G": dict(name="adam", lr=1e-4, betas=(0.0, 0.9))},
+    deviations=(_WGAN_CONV, "An epsilon of 1e-12 inside the gradient norm, so a zero gradient gives no NaN.",))
+PRESETS["wgan-gp-mnist"] = Preset(
+    summary="WGAN-GP as the authors' MNIST code sets it: Adam(1e-4, 0.5, 0.9), batch 50, 5 critic steps",
+    paper="Gulrajani et al. 2017, igul222/improved_wgan_training gan_mnist.py (MODE wgan-gp)",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan-gp", variant_args=dict(lam=10.0),
+    loss="wasserstein", prior="normal", noise_dim=128, batch_size=50, k=5,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.5, 0.9)), "G": dict(name="adam", lr=1e-4, betas=(0.5, 0.9))},
+    deviations=(_WGAN_CONV, "Trained for epochs, not the code's 200,000 generator iterations (out of reach on a CPU).",
+                "A fresh real batch for every critic step, as the code draws them."))
+PRESETS["r1"] = Preset(
+    summary="R1: the non-saturating GAN with (gamma/2) E||grad D(x)||^2 on real data, gamma 10",
+    paper="Mescheder, Geiger & Nowozin 2018 (arXiv 1801.04406), the R1 regulariser",
+    model="wgan_conv", model_args=_CRITIC, variant="r1", variant_args=dict(gamma=10.0),
+    loss="non-saturating", prior="normal", noise_dim=128, batch_size=64, k=1,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.0, 0.99)), "G": dict(name="adam", lr=1e-4, betas=(0.0, 0.99))},
+    deviations=(_WGAN_CONV + " (R1's paper uses ResNets; these nets keep the comparison with WGAN-GP fair.)",
+                "Adam(1e-4, 0, 0.99) and one D step per G step, as the R1 paper's code configures its experiments.",))
+
 #: What a run may override on top of its preset (``None``: the preset's value).
 OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
 
