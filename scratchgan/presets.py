@@ -172,7 +172,8 @@ _INFOGAN_ADAM = {"D": dict(name="adam", lr=2e-4, betas=(0.5, 0.999)), "G": dict(
 _INFOGAN_DEVIATIONS = (
     "Q's continuous codes are Gaussians with a fixed sigma = 1 (the authors' code); the paper says only 'a "
     "factored Gaussian'.",
-    "The weights are drawn from N(0, 0.02), not truncated; the authors' code truncates the convolutions' normal.",
+    "The weights are drawn from N(0, 0.02), not truncated, and batch-norm scales start at 1; the authors' code "
+    "truncates the convolutions' normal and draws the scales from N(1, 0.02).",
     "Length: the authors' code makes 5,000 updates at batch 128 (50 x 100); with the 50,000 training images of "
     "the paper split an epoch is 390 updates, so --epochs 13 gives 5,070. The paper gives no length.",
     "MNIST's training split holds 50,000 images (the 2014 paper's split); the authors' code trained on "

@@ -27,7 +27,8 @@ Choices the paper leaves open, taken from the authors' code
 layer halves or doubles the side exactly (TensorFlow's "SAME"); weights from
 N(0, 0.02) (the code truncates the convolutions' normal at two standard
 deviations; we do not), biases zero; BatchNorm ε = 1e-5 with running
-averages moving by 0.1 per step (the code's decay 0.9). The leak of the
+averages moving by 0.1 per step (the code's decay 0.9), scales starting at 1
+(the code draws them from N(1, 0.02)). The leak of the
 LeakyReLU is ``slope``: the paper says 0.1, the code's default is 0.01.
 """
 
