@@ -428,8 +428,8 @@ def test_infogan_preset_resume_sample_codes_and_scripts_end_to_end(tmp_path, mon
                   "--device", "cpu"])
     assert sorted(os.listdir(tmp_path / "figs")) == ["fig2_c1.png", "fig2_c2.png", "fig2_c3.png", "mi_c1.png"]
     # a checkpoint of another variant has no codes
-    dc = tmp_path / "dc"
-    assert main(["train", "--preset", "dcgan", "--device", "cpu", "--quiet", "--out", str(dc), "--epochs", "1"]) == 0
+    dc = tmp_path / "mlp"
+    assert main(["train", "--preset", "small", "--device", "cpu", "--quiet", "--out", str(dc), "--epochs", "1"]) == 0
     with pytest.raises(ValueError, match="not InfoGAN"):
         figures.main([str(dc / "checkpoint.npz"), "--out", str(tmp_path / "f2"), "--device", "cpu"])
     assert main(["sample", str(dc / "checkpoint.npz"), "--code", "c1=1", "--png", str(tmp_path / "d.png"),
