@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from scratchgan.backend import set_cpu_threads  # noqa: E402
-from scratchgan.cli import run_script  # noqa: E402
+from scratchgan.cli import _positive_int, run_script  # noqa: E402
 from scratchgan.data import load_dataset  # noqa: E402
 from scratchgan.gan.infogan import infogan_from_checkpoint  # noqa: E402
 from scratchgan.training.checkpoint import atomic_write_text  # noqa: E402
@@ -51,7 +51,7 @@ def main(argv=None):
     ap.add_argument("--split", default="test", help="test (the paper's), valid or train")
     ap.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST files (default: as train finds them)")
     ap.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
-    ap.add_argument("--threads", type=int, help="BLAS threads on the CPU")
+    ap.add_argument("--threads", type=_positive_int, help="BLAS threads on the CPU")
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args(argv)
     set_cpu_threads(args.threads)

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)  # infogan_error.py beside this script
 
 from scratchgan.backend import set_cpu_threads  # noqa: E402
-from scratchgan.cli import run_script  # noqa: E402
+from scratchgan.cli import _positive_int, run_script  # noqa: E402
 from scratchgan.gan.infogan import infogan_from_checkpoint  # noqa: E402
 from scratchgan.plots import _atomic_figure_save, save_grid  # noqa: E402
 
@@ -99,7 +99,7 @@ def main(argv=None):
                     help="order c1's categories by the digit each matches on the test set (needs Q and MNIST)")
     ap.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST files (--order-by-digit)")
     ap.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
-    ap.add_argument("--threads", type=int, help="BLAS threads on the CPU")
+    ap.add_argument("--threads", type=_positive_int, help="BLAS threads on the CPU")
     args = ap.parse_args(argv)
     if args.rows < 1 or args.steps < 2 or not args.span > 0:
         raise ValueError("--rows must be >= 1, --steps >= 2 and --span > 0")
