@@ -5,6 +5,7 @@
 * :mod:`~scratchgan.gan.wgan` — WGAN's weight-clipped critic;
 * :mod:`~scratchgan.gan.wgan_gp` — WGAN-GP's gradient penalty;
 * :mod:`~scratchgan.gan.r1` — R1's penalty on real data;
+* :mod:`~scratchgan.gan.infogan` — InfoGAN: noise and codes, Q's information term in both steps;
 * :mod:`~scratchgan.gan.priors` — noise priors ``p_z``;
 * :mod:`~scratchgan.gan.batch` — what a minibatch carries;
 * :mod:`~scratchgan.gan.registry` — ``name → variant``.
@@ -12,9 +13,10 @@
 
 from .algorithm1 import GAN  # noqa: F401
 from .batch import Batch  # noqa: F401
+from .infogan import InfoGAN  # noqa: F401
 from .priors import PRIORS, NoisePrior  # noqa: F401
 from .registry import VARIANTS, get_variant, register  # noqa: F401
-from .simultaneous import Simultaneous  # noqa: F401
 from .r1 import R1  # noqa: F401
+from .simultaneous import Simultaneous  # noqa: F401
 from .wgan import WGAN  # noqa: F401
 from .wgan_gp import WGANGP  # noqa: F401

@@ -189,12 +189,18 @@ class GAN:
         """``n`` samples in evaluation mode, drawn in batches (a convolutional G
         on 10,000 inputs at once would hold gigabytes of activations), as one
         device array. ``conditions`` (labels, codes) are arrays of length ``n``
-        or single values, passed to :meth:`sample_inputs`."""
+        or single values (or dicts of them, such as InfoGAN's ``codes``), passed
+        to :meth:`sample_inputs`."""
         rng = default_rng(seed, self.device)
         parts = []
+
+        def cut(v, i, b):  # this batch's share of a condition
+            if isinstance(v, dict):
+                return {k: cut(u, i, b) for k, u in v.items()}
+            return v[i:i + b] if getattr(v, "ndim", 0) and len(v) == n else v
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
-            part = {k: (v[i:i + b] if getattr(v, "ndim", 0) and len(v) == n else v) for k, v in conditions.items()}
+            part = {k: cut(v, i, b) for k, v in conditions.items()}
             parts.append(self.generate_from(self.sample_inputs(b, rng, **part)))
         return self.device.xp.concatenate(parts)
 
