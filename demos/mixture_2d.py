@@ -51,8 +51,8 @@ from matplotlib.patches import Circle
 
 from scratchgan.backend import get_device, to_numpy
 from scratchgan.cli import run_script
-from scratchgan.gan import GAN, WGAN, NoisePrior
-from scratchgan.nn import Adam, LeakyReLU, Linear, ReLU, Sequential, losses
+from scratchgan.gan import GAN, R1, WGAN, WGANGP, NoisePrior
+from scratchgan.nn import Adam, LeakyReLU, Linear, ReLU, RMSProp, Sequential
 
 N_MODES, RADIUS, STD = 8, 2.0, 0.05
 NEAR = 3 * STD            # "near a mode": within 3 standard deviations of its centre
@@ -60,7 +60,22 @@ COVERED_FRACTION = 0.01   # a mode is covered when >= 1 % of the samples are nea
 N_EVAL = 10_000           # generated samples used for the statistics
 N_SHOW = 2_000            # samples drawn in each panel
 COLORS = {"minimax": "tab:red", "non-saturating": "tab:blue", "least-squares": "tab:green",
-          "hinge": "tab:purple", "wasserstein": "tab:orange"}
+          "hinge": "tab:purple", "wgan": "tab:orange", "wgan-gp": "tab:brown", "r1": "tab:cyan"}
+
+#: each method: its variant, loss, D steps per G step, optimiser and the variant's own arguments.
+#: The four losses share Algorithm 1, k = 1 and Adam 1e-3; the Wasserstein variants and R1
+#: keep their papers' update (WGAN: RMSProp 5e-5, 5 critic steps, clipping 0.01; WGAN-GP: the
+#: settings of its authors' toy experiments, Adam(1e-4, 0.5, 0.9), 5 critic steps, lambda 0.1;
+#: R1: Adam 1e-3 like the losses, gamma 0.1 for data of this scale).
+METHODS = {
+    "minimax": dict(variant=GAN, loss="minimax"),
+    "non-saturating": dict(variant=GAN, loss="non-saturating"),
+    "least-squares": dict(variant=GAN, loss="least-squares"),
+    "hinge": dict(variant=GAN, loss="hinge"),
+    "wgan": dict(variant=WGAN, k=5, opt=(RMSProp, dict(lr=5e-5)), args=dict(clip=0.01)),
+    "wgan-gp": dict(variant=WGANGP, k=5, opt=(Adam, dict(lr=1e-3, betas=(0.5, 0.9))), args=dict(lam=0.1)),
+    "r1": dict(variant=R1, loss="non-saturating", args=dict(gamma=0.1)),
+}
 
 CENTRES = RADIUS * np.stack([np.cos(2 * np.pi * np.arange(N_MODES) / N_MODES),
                              np.sin(2 * np.pi * np.arange(N_MODES) / N_MODES)], axis=1)
@@ -72,8 +87,9 @@ def sample_ring(rng, m):
     return (CENTRES[mode] + STD * rng.standard_normal((m, 2))).astype(np.float32)
 
 
-def build_gan(loss, device, seed, *, noise_dim=2, hidden=64, lr=1e-3, k=1):
-    """The same architecture and initial weights for every loss (same seed)."""
+def build_gan(method, device, seed, *, noise_dim=2, hidden=64):
+    """The same architecture and initial weights for every method (same seed)."""
+    spec = METHODS[method]
     rng = np.random.default_rng([seed, 1])
     G = Sequential([Linear(noise_dim, hidden, init="he", rng=rng), ReLU(),
                     Linear(hidden, hidden, init="he", rng=rng), ReLU(),
@@ -81,12 +97,13 @@ def build_gan(loss, device, seed, *, noise_dim=2, hidden=64, lr=1e-3, k=1):
     D = Sequential([Linear(2, hidden, init="he", rng=rng), LeakyReLU(0.2),
                     Linear(hidden, hidden, init="he", rng=rng), LeakyReLU(0.2),
                     Linear(hidden, 1, init="glorot", rng=rng)])
-    variant = WGAN if loss == "wasserstein" else GAN  # WGAN: the critic clipped to [-0.01, 0.01]
-    return variant(G, D,
-                   d_opt=Adam(D, lr=lr, betas=(0.5, 0.999)),
-                   g_opt=Adam(G, lr=lr, betas=(0.5, 0.999)),
-                   prior=NoisePrior(noise_dim, "normal"),
-                   loss=loss, k=k, seed=seed, device=device)
+    opt, opt_args = spec.get("opt", (Adam, dict(lr=1e-3, betas=(0.5, 0.999))))
+    extra = dict(spec.get("args", {}))
+    if "loss" in spec:
+        extra["loss"] = spec["loss"]
+    return spec["variant"](G, D, d_opt=opt(D, **opt_args), g_opt=opt(G, **opt_args),
+                           prior=NoisePrior(noise_dim, "normal"), k=spec.get("k", 1), seed=seed, device=device,
+                           **extra)
 
 
 def mode_stats(x):
@@ -100,7 +117,7 @@ def mode_stats(x):
 def train(loss, args, device, snapshot_at):
     """Train one GAN; return {iteration: generated samples (host)} and the time taken."""
     start = time.perf_counter()
-    gan = build_gan(loss, device, args.seed, k=args.k)
+    gan = build_gan(loss, device, args.seed)
     data_rng = np.random.default_rng([args.seed, 2])  # same data stream for every loss
 
     def sample_data(m):
@@ -152,10 +169,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out", "mixture_2d.png"))
     p.add_argument("--iterations", type=int, default=3000, help="G updates per loss (default 3000)")
-    p.add_argument("--losses", nargs="+", default=list(losses.NAMES), choices=losses.NAMES,
-                   metavar="LOSS", help=f"any of {', '.join(losses.NAMES)} (default: all)")
+    p.add_argument("--methods", "--losses", nargs="+", default=list(METHODS), choices=list(METHODS),
+                   metavar="METHOD", help=f"any of {', '.join(METHODS)} (default: all)", dest="losses")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("-k", type=int, default=1, help="D steps per G step, every loss (default 1)")
     return p
 
 

@@ -21,6 +21,16 @@ from .registry import register
 __all__ = ["WGAN"]
 
 
+def heldout_critic_stats(gan, x_valid, fixed):
+    """The Wasserstein estimate on held-out images against G's samples from
+    the fixed grid inputs, in evaluation mode: when it falls while the training
+    estimate rises, the critic is fitting its training images (WGAN-GP §5)."""
+    n = min(len(x_valid), len(fixed["z"]))
+    samples = gan.generate_from({k: v[:n] for k, v in fixed.items()})
+    return {"val_wasserstein": gan.D.forward(x_valid[:n], train=False).mean()
+            - gan.D.forward(samples, train=False).mean()}
+
+
 def critic_stats(d_loss, a_real, a_fake):
     """A critic's statistics: its loss, mean output on real and generated
     samples, and their difference, the estimate of W(p_data, p_g)."""
@@ -61,3 +71,6 @@ class WGAN(GAN):
 
     def d_stats(self, d_loss, a_real, a_fake):
         return critic_stats(d_loss, a_real, a_fake)
+
+    def heldout_stats(self, x_valid, fixed):
+        return heldout_critic_stats(self, x_valid, fixed)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ..nn.second_order import gradient_penalty, penalty_backward
 from .algorithm1 import GAN
 from .registry import register
-from .wgan import critic_stats
+from .wgan import critic_stats, heldout_critic_stats
 
 __all__ = ["WGANGP"]
 
@@ -59,3 +59,6 @@ class WGANGP(GAN):
 
     def d_stats(self, d_loss, a_real, a_fake):
         return critic_stats(d_loss, a_real, a_fake)
+
+    def heldout_stats(self, x_valid, fixed):
+        return heldout_critic_stats(self, x_valid, fixed)

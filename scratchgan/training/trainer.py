@@ -148,6 +148,9 @@ class Trainer:
             values = np.asarray(values)
             values = values.astype(np.int64) if name == "labels" else values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
             self.train_extra[name] = self.device.asarray(values)
+        held = getattr(data, "valid", None)
+        self.valid_batch = (self.device.asarray(held[:256]).reshape((-1,) + self.x_shape)
+                            if held is not None and len(held) else None)
         self.epoch = 0  # epochs completed
         self.fixed = self.gan.grid_inputs(100, config.seed)  # the grids' inputs, the same every epoch
         self.history: list = []
@@ -278,7 +281,7 @@ class Trainer:
                 if len(log) >= cfg.log_every or last or stop:
                     rows = log.flush()  # the only host sync; raises on a non-finite loss
                     window += rows
-                    self._log_window(rows, epoch)
+                    self._log_window(rows, epoch, self._heldout())
                     bar.set_postfix({k: f"{v:.3f}" for k, v in rows[-1].items() if k != "step" and
                                      "norm" not in k}, refresh=False)
                 bar.update(1)
@@ -294,10 +297,17 @@ class Trainer:
                 break
         return self.history
 
-    def _log_window(self, rows, epoch):
+    def _heldout(self) -> dict:
+        """The variant's statistics on held-out data (a critic's Wasserstein
+        estimate on validation images: WGAN-GP's overfitting diagnostic), if it has any."""
+        if self.valid_batch is None or not hasattr(self.gan, "heldout_stats"):
+            return {}
+        return {k: float(v) for k, v in self.gan.heldout_stats(self.valid_batch, self.fixed).items()}
+
+    def _log_window(self, rows, epoch, extra=None):
         keys = [k for k in rows[0] if k != "step"]
         rec = {"kind": "window", "epoch": epoch, "step": rows[-1]["step"],
-               **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+               **{k: float(np.mean([r[k] for r in rows])) for k in keys}, **(extra or {})}
         self.history.append(rec)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
