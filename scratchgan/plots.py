@@ -28,9 +28,13 @@ def _atomic_figure_save(fig, path, **kw):
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", **kw)
 
 
-def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
-    """Tile ``(n, side·side)`` images in ``[0, 1]`` into one 2-D array."""
-    images = np.asarray(to_numpy(images), dtype=np.float32).reshape(-1, side, side)
+def image_grid(images, nrow=None, side=None, pad=1, pad_value=1.0):
+    """Tile ``(n, side·side)`` images in ``[0, 1]`` into one 2-D array
+    (``side`` defaults to the images' own: the last axis of ``(n, …, side,
+    side)``, the square root of the length of flat ``(n, side·side)`` rows)."""
+    images = np.asarray(to_numpy(images), dtype=np.float32)
+    side = side or (images.shape[-1] if images.ndim >= 3 else math.isqrt(images.shape[-1]))
+    images = images.reshape(-1, side, side)
     n = images.shape[0]
     ncol = nrow or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncol))
@@ -44,7 +48,7 @@ def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
     return grid
 
 
-def save_grid(images, path, nrow=None, side=28, title=None, scale=3):
+def save_grid(images, path, nrow=None, side=None, title=None, scale=3):
     """Save a grid of images to ``path`` (PNG), atomically."""
     from matplotlib.figure import Figure
 

@@ -8,12 +8,15 @@
   scratchgan's own judge classifier (:mod:`scratchgan.models.judge`): FID,
   Inception score, mode coverage, precision and recall, label accuracy of
   conditional samples.
+* :mod:`~scratchgan.metrics.translation` — image-to-image translation on
+  held-out pairs (pix2pix): L1, PSNR, sharpness, and the judge's accuracy
+  on translations (the paper's FCN-score analogue).
 * :mod:`~scratchgan.metrics.evaluate` — all of them on one set of samples,
   as ``python -m scratchgan evaluate`` runs them.
 
 References: Goodfellow et al. 2014 (Parzen, Table 1); Breuleux et al. 2011
 (the Parzen protocol); Heusel et al. 2017 (FID); Salimans et al. 2016
-(Inception score); Kynkäänniemi et al. 2019 (improved precision and recall);
+(Inception score); Isola et al. 2017 (FCN-score); Kynkäänniemi et al. 2019 (improved precision and recall);
 Theis et al. 2016 (why Parzen misleads).
 """
 
@@ -21,3 +24,4 @@ from .judged import (fid, frechet_distance, inception_score, judge_outputs, labe
                      mode_coverage, precision_recall)
 from .parzen import (DEFAULT_BATCH_SIZE, DEFAULT_SIGMAS, ParzenResult, parzen_evaluate,  # noqa: F401
                      parzen_log_likelihood, parzen_log_likelihood_grid, select_sigma)
+from .translation import TRANSLATION_METRICS, evaluate_translation, l1_error, psnr, sharpness  # noqa: F401
