@@ -68,7 +68,8 @@ def plot_history(rows, path, title="training"):
 
     ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss`` (and other
     keys ending in ``loss``), ``D_x, D_G_z`` (mean D(x), mean D(G(z))) or a
-    critic's ``critic_real, critic_fake, wasserstein``.
+    critic's ``critic_real, critic_fake, wasserstein``, or, without a D,
+    a translator's ``l1``.
     """
     from matplotlib.figure import Figure
 
@@ -88,13 +89,17 @@ def plot_history(rows, path, title="training"):
         a2.axhline(0.5, color="gray", ls=":", lw=1)
         a2.set_ylim(0, 1)
         a2.set_title("discriminator outputs")
-    else:
+    elif "wasserstein" in rows[0]:
         for key in ("critic_real", "critic_fake", "wasserstein"):
             if key in rows[0]:
                 a2.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
         a2.set_title("critic")
+    elif "l1" in rows[0]:  # a translator trained without D (pix2pix's L1 alone)
+        a2.plot(steps, [r["l1"] for r in rows], label="mean |G(x) - y|", lw=1)
+        a2.set_title("L1 distance to the targets")
     a2.set_xlabel("iteration")
-    a2.legend()
+    if a2.lines:
+        a2.legend()
     fig.suptitle(title)
     fig.tight_layout()
     _atomic_figure_save(fig, path)

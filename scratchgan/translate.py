@@ -17,7 +17,7 @@ input's side::
 Anything else — another size or shape, colour, transparency, values outside
 [0, 1], NaN, an unreadable file — is an error naming the file, before
 anything is written. pix2pix's noise is dropout, kept on at test: ``seed``
-picks it, so the same seed gives the same translations.
+picks it, so the same seed (and batch size) gives the same translations.
 """
 
 from __future__ import annotations
