@@ -289,7 +289,7 @@ def test_g_loss_is_gan_term_plus_lambda_l1():
     gan.seed(4)
     stats = gan.g_step(batch)
     gan.seed(4)
-    x, y = gan.pair(gan.real_batch(batch))
+    x, y = 2 * batch.source - 1, 2 * batch.x - 1          # the networks' [−1, 1]
     fake = gan.G.forward(x)
     l1 = np.abs(fake - y).mean()
     gan_term = losses.softplus(-gan.D.forward((x, fake))).mean()     # BCE(D(x, G(x)), 1) on every patch
