@@ -174,9 +174,9 @@ class Pix2Pix(GAN):
             raise ValueError("pix2pix translates source images: pass source=… (images of shape "
                              f"(n,) + {self.source_shape} in [0, 1]); to translate files, use "
                              "python -m scratchgan translate")
-        if getattr(source, "ndim", 0) == 0 or len(source) != n:
-            raise ValueError(f"pix2pix: asked for {n} translations, given {len(source) if getattr(source, 'ndim', 0) else 0}"
-                             " source images")
+        count = len(source) if getattr(source, "ndim", 0) else 0
+        if count != n:
+            raise ValueError(f"pix2pix: asked for {n} translations, given {count} source images")
         return {"source": source}
 
     def generate_from(self, inputs: dict):
