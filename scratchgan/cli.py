@@ -351,7 +351,7 @@ def _cmd_evaluate(args) -> int:
         raise ValueError(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(METRICS)}")
     if args.real:
         dataset = args.dataset or "mnist"
-        data = _load_data(dataset, args.data_dir)
+        data = _unpaired(_load_data(dataset, args.data_dir))
         dev = get_device(args.device)
         _threads(args, dev)
         samples = dev.asarray(data.train[: args.n])
@@ -360,7 +360,7 @@ def _cmd_evaluate(args) -> int:
         dev = gan.device
         _threads(args, dev)
         dataset = args.dataset or config.resolved().dataset
-        data = _load_data(dataset, args.data_dir or config.data_dir)
+        data = _unpaired(_load_data(dataset, args.data_dir or config.data_dir))
         samples = gan.generate(args.n, args.seed)
         what = f"{args.n} samples of {args.checkpoint}"
     judge = None
@@ -396,6 +396,14 @@ def _cmd_evaluate(args) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps({"what": what, "dataset": dataset, **r}, indent=2))
     return 0
+
+
+def _unpaired(data):
+    """``data``, if the judged metrics can score it: 28×28 MNIST or Fashion-MNIST."""
+    if getattr(data, "test_source", None) is not None:
+        raise ValueError(f"{data.name} is a paired task: its translations are scored by evaluating a pix2pix "
+                         "checkpoint trained on it; the sample metrics need --dataset mnist or fashion-mnist")
+    return data
 
 
 def _evaluate_translation(args, gan, config) -> int:

@@ -94,6 +94,8 @@ def test_sample_refuses_and_evaluate_scores_translations(run, capsys, tmp_path, 
     monkeypatch.setattr(judge_mod, "WEIGHTS", tmp_path / "nowhere")
     assert main(["evaluate", ckpt, "--device", "cpu"]) == 2
     assert "no judge manifest" in capsys.readouterr().err
+    assert main(["evaluate", "--real", "--dataset", "edges2fashion", "--metrics", "parzen", "--device", "cpu"]) == 2
+    assert "is a paired task" in capsys.readouterr().err
 
 
 def write_png(path, img, mode="L"):
