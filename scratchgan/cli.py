@@ -5,6 +5,7 @@ Examples::
     python -m scratchgan train --preset paper --epochs 100 --out runs/paper
     python -m scratchgan train --out runs/paper --epochs 200 --resume
     python -m scratchgan sample runs/paper/checkpoint.npz --png grid.png --figure2 fig2.png
+    python -m scratchgan sample runs/infogan/checkpoint.npz --code c1=3,c2=-1.5 --png threes.png
     python -m scratchgan evaluate runs/paper/checkpoint.npz
     python -m scratchgan translate runs/pix2pix/checkpoint.npz edges/*.png --out translated/
 """
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "run_script"]
+__all__ = ["main", "build_parser", "run_script", "parse_codes"]
 
 DESCRIPTION = ("Generative adversarial nets from scratch in NumPy (CPU) and CuPy (GPU): train the "
                "2014 paper's GAN and its family, sample from checkpoints, evaluate them.")
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "vectors")
     s.add_argument("--rows", type=_positive_int, default=8, help="--interpolate: lines, one per row")
     s.add_argument("--steps", type=_positive_int, default=10, help="--interpolate: points along each line")
+    s.add_argument("--code", metavar="NAME=VALUE,...",
+                   help="InfoGAN: fix latent codes, e.g. c1=3,c2=-1.5 (c1 a category 0..9; c2, c3 continuous, "
+                        "trained on [-1, 1]); the codes not given are drawn")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise")
     s.add_argument("--threads", type=_positive_int, help=threads_help)
     device_arg(s)
@@ -294,13 +298,14 @@ def _cmd_sample(args) -> int:
         raise ValueError("--steps must be at least 2 (the two ends)")
     if args.figure2 and args.n < 20:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
+    conditions = {"codes": parse_codes(args.code)} if args.code is not None else {}
     gan, config = gan_from_checkpoint(args.checkpoint, args.device)
     if "source" in gan.needs:
         raise ValueError(f"{args.checkpoint} is a {gan.variant} checkpoint: it translates images rather than "
                          f"sampling them; use: scratchgan translate {args.checkpoint} INPUT... --out DIR")
     dev = gan.device
     _threads(args, dev)
-    x = _finite_samples(gan.generate(args.n, args.seed), args.checkpoint)
+    x = _finite_samples(gan.generate(args.n, args.seed, **conditions), args.checkpoint)
     title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}"
     if args.png:
         save_grid(x[: min(args.n, 400)], args.png, title=title)
@@ -315,7 +320,7 @@ def _cmd_sample(args) -> int:
     if args.interpolate:
         # Figure 3: G at evenly spaced points on the segment from z_a to z_b, one segment per row
         rng = default_rng(args.seed + 1, dev)
-        a, b = gan.sample_inputs(args.rows, rng), gan.sample_inputs(args.rows, rng)
+        a, b = gan.sample_inputs(args.rows, rng, **conditions), gan.sample_inputs(args.rows, rng, **conditions)
         t = dev.xp.linspace(0, 1, args.steps, dtype=np.float32)[None, :, None]      # (1, steps, 1)
         z = ((1 - t) * a["z"][:, None, :] + t * b["z"][:, None, :]).reshape(args.rows * args.steps, -1)
         frames = _finite_samples(gan.generate_from({**a, "z": z}) if len(a) == 1 else
@@ -324,6 +329,28 @@ def _cmd_sample(args) -> int:
                   title=f"{title}: linear interpolation in z (the paper's Figure 3)")
         print(f"wrote {args.interpolate}")
     return 0
+
+
+def parse_codes(text) -> dict:
+    """``"c1=3,c2=-1.5"`` → ``{"c1": 3.0, "c2": -1.5}``: the syntax of
+    ``sample --code``. Which names and values a model accepts is checked by
+    its ``sample_inputs``; here only the form: ``NAME=NUMBER`` pairs, each name once."""
+    codes = {}
+    for item in text.split(","):
+        name, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or not name or not value:
+            raise ValueError(f"--code {text!r}: expected NAME=VALUE pairs separated by commas, such as "
+                             f"c1=3,c2=-1.5; got {item.strip()!r}")
+        if name in codes:
+            raise ValueError(f"--code {text!r}: {name} is given twice")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"--code {text!r}: the value of {name}, {value!r}, is not a number") from None
+        if not np.isfinite(number):
+            raise ValueError(f"--code {text!r}: the value of {name} must be finite, got {value!r}")
+        codes[name] = number
+    return codes
 
 
 def _repeat_conditions(inputs, steps, z):

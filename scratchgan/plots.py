@@ -68,16 +68,24 @@ def plot_history(rows, path, title="training"):
 
     ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss`` (and other
     keys ending in ``loss``), ``D_x, D_G_z`` (mean D(x), mean D(G(z))) or a
-    critic's ``critic_real, critic_fake, wasserstein``, or, without a D,
-    a translator's ``l1``.
+    critic's ``critic_real, critic_fake, wasserstein``, or, without a D, a
+    translator's ``l1``. Keys starting with ``mi_`` (InfoGAN's
+    mutual-information estimates, in nats) get a third panel.
     """
     from matplotlib.figure import Figure
 
     if not rows:
         return
     steps = np.array([r["step"] for r in rows])
-    fig = Figure(figsize=(10, 4), dpi=100)
-    a1, a2 = fig.subplots(1, 2)
+    info = [k for k in rows[0] if k.startswith("mi_")]
+    fig = Figure(figsize=(15 if info else 10, 4), dpi=100)
+    a1, a2, *a3 = fig.subplots(1, 3 if info else 2)
+    for key in info:
+        a3[0].plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
+    if info:
+        a3[0].set_xlabel("iteration")
+        a3[0].set_title("mutual information estimates (nats)")
+        a3[0].legend()
     for key in [k for k in rows[0] if k.endswith("loss")]:
         a1.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
     a1.set_xlabel("iteration")

@@ -99,6 +99,10 @@ class Preset:
         unknown = set(self.variant_args) - (own - {"loss", "k", "seed", "device"})
         if unknown:
             raise ValueError(f"variant {self.variant!r} has no argument(s) {sorted(unknown)}")
+        shared = {k for k in set(self.model_args) & set(self.variant_args)
+                  if self.model_args[k] != self.variant_args[k]}
+        if shared:  # e.g. InfoGAN's code sizes, which the networks and the variant must agree on
+            raise ValueError(f"model_args and variant_args disagree on {sorted(shared)}")
         if self.variant == "simultaneous" and self.k != 1:
             raise ValueError("the simultaneous variant updates D and G from one minibatch: k must be 1")
         from .paired import ALL_DATASETS, TASKS
@@ -166,6 +170,86 @@ PRESETS["dcgan"] = Preset(
         "normalisation as two passes. The paper does not state its update order.",
         "z is uniform on [-1, 1] in 100 dimensions, as the authors' code draws it.",
     ))
+
+_CRITIC = dict(dim=32, slope=0.2)
+_WGAN_CONV = ("The WGAN-GP authors' MNIST critic (three 5x5 stride-2 convolutions, LeakyReLU, a linear "
+              "output, no normalisation) with DIM = 32 (theirs: 64), and a G that starts at 7x7 and doubles twice "
+              "with 4x4 transposed convolutions (theirs: 4x4 -> 8x8 -> crop to 7x7 with 5x5 kernels).")
+
+PRESETS["wgan"] = Preset(
+    summary="WGAN: a critic with weights clipped to [-0.01, 0.01], RMSProp 5e-5, 5 critic steps per G step",
+    paper="Arjovsky, Chintala & Bottou 2017 (arXiv 1701.07875), its Algorithm 1",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan", variant_args=dict(clip=0.01, schedule="paper"),
+    loss="wasserstein", prior="normal", noise_dim=100, batch_size=64, k=5,
+    optimizers={"D": dict(name="rmsprop", lr=5e-5), "G": dict(name="rmsprop", lr=5e-5)},
+    deviations=(
+        "The paper has no MNIST experiment; the critic and G are the WGAN-GP authors' MNIST networks. " + _WGAN_CONV,
+        "The paper's Algorithm 1: 5 critic steps always. The authors' code trains the critic 100 times for the "
+        "first 25 G steps and every 500th (variant argument schedule='authors').",
+        "RMSProp as PyTorch's (alpha 0.99, eps 1e-8, no momentum).",
+    ))
+PRESETS["wgan-gp"] = Preset(
+    summary="WGAN-GP: the gradient penalty (lambda 10) instead of clipping; Adam(1e-4, 0, 0.9); 5 critic steps",
+    paper="Gulrajani et al. 2017 (arXiv 1704.00028), its Algorithm 1 and default hyperparameters",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan-gp", variant_args=dict(lam=10.0),
+    loss="wasserstein", prior="normal", noise_dim=128, batch_size=64, k=5,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.0, 0.9)), "G": dict(name="adam", lr=1e-4, betas=(0.0, 0.9))},
+    deviations=(_WGAN_CONV, "An epsilon of 1e-12 inside the gradient norm, so a zero gradient gives no NaN.",))
+PRESETS["wgan-gp-mnist"] = Preset(
+    summary="WGAN-GP as the authors' MNIST code sets it: Adam(1e-4, 0.5, 0.9), batch 50, 5 critic steps",
+    paper="Gulrajani et al. 2017, igul222/improved_wgan_training gan_mnist.py (MODE wgan-gp)",
+    model="wgan_conv", model_args=_CRITIC, variant="wgan-gp", variant_args=dict(lam=10.0),
+    loss="wasserstein", prior="normal", noise_dim=128, batch_size=50, k=5,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.5, 0.9)), "G": dict(name="adam", lr=1e-4, betas=(0.5, 0.9))},
+    deviations=(_WGAN_CONV, "Trained for epochs, not the code's 200,000 generator iterations (out of reach on a CPU).",
+                "A fresh real batch for every critic step, as the code draws them."))
+PRESETS["r1"] = Preset(
+    summary="R1: the non-saturating GAN with (gamma/2) E||grad D(x)||^2 on real data, gamma 10",
+    paper="Mescheder, Geiger & Nowozin 2018 (arXiv 1801.04406), the R1 regulariser",
+    model="wgan_conv", model_args=_CRITIC, variant="r1", variant_args=dict(gamma=10.0),
+    loss="non-saturating", prior="normal", noise_dim=128, batch_size=64, k=1,
+    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.0, 0.99)), "G": dict(name="adam", lr=1e-4, betas=(0.0, 0.99))},
+    deviations=(_WGAN_CONV + " (R1's paper uses ResNets; these nets keep the comparison with WGAN-GP fair.)",
+                "Adam(1e-4, 0, 0.99) and one D step per G step, as the R1 paper's code configures its experiments.",))
+_INFOGAN_ADAM = {"D": dict(name="adam", lr=2e-4, betas=(0.5, 0.999)), "G": dict(name="adam", lr=1e-3, betas=(0.5, 0.999))}
+_INFOGAN_DEVIATIONS = (
+    "Q's continuous codes are Gaussians with a fixed sigma = 1 (the authors' code); the paper says only 'a "
+    "factored Gaussian'.",
+    "The weights are drawn from N(0, 0.02), not truncated, and batch-norm scales start at 1; the authors' code "
+    "truncates the convolutions' normal and draws the scales from N(1, 0.02).",
+    "Length: the authors' code makes 5,000 updates at batch 128 (50 x 100); with the 50,000 training images of "
+    "the paper split an epoch is 390 updates, so --epochs 13 gives 5,070. The paper gives no length.",
+    "MNIST's training split holds 50,000 images (the 2014 paper's split); the authors' code trained on "
+    "TensorFlow's 55,000.",
+)
+
+PRESETS["infogan"] = Preset(
+    summary="InfoGAN on MNIST: codes c1 ~ Cat(10), c2, c3 ~ U(-1, 1) learned without labels; D and Q share a "
+            "convolutional trunk",
+    paper="Chen et al. 2016 (arXiv 1606.03657), Appendix C; unstated details from the authors' code, openai/InfoGAN",
+    model="infogan",
+    model_args=dict(categories=10, continuous=2, slope=0.1, std=0.02),
+    variant="infogan",
+    variant_args=dict(categories=10, continuous=2, lambda_cat=1.0, lambda_cont=0.1, sigma=1.0),
+    loss="non-saturating", prior="uniform", noise_dim=62, batch_size=128, optimizers=_INFOGAN_ADAM,
+    deviations=(
+        "lambda = 0.1 on the continuous codes, 1 on the categorical one: the paper asks for a 'smaller' lambda on "
+        "continuous codes without a number (PyTorch-GAN uses 0.1); the authors' code used 1 for both "
+        "(--preset infogan-code).",
+        "LeakyReLU leak 0.1 as the paper says; the authors' code used 0.01 (--preset infogan-code).",
+    ) + _INFOGAN_DEVIATIONS)
+
+PRESETS["infogan-code"] = replace(
+    PRESETS["infogan"],
+    summary="InfoGAN as the authors' code ran it: the infogan preset with leak 0.01 and lambda 1 on every code",
+    paper="openai/InfoGAN launchers/run_mnist_exp.py (Chen et al. 2016)",
+    model_args=dict(categories=10, continuous=2, slope=0.01, std=0.02),
+    variant_args=dict(categories=10, continuous=2, lambda_cat=1.0, lambda_cont=1.0, sigma=1.0),
+    deviations=(
+        "lambda = 1 on the continuous codes too (the code's info_reg_coeff); the paper uses a smaller one "
+        "(--preset infogan).",
+        "LeakyReLU leak 0.01, the code's default; the paper says 0.1 (--preset infogan).",
+    ) + _INFOGAN_DEVIATIONS)
 
 _PIX2PIX_ADAM = dict(name="adam", lr=2e-4, betas=(0.5, 0.999))
 PRESETS["pix2pix"] = Preset(

@@ -17,7 +17,7 @@ from hypothesis import settings
 if os.path.dirname(__file__) not in sys.path:
     sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import BACKENDS, largest_grad_error  # noqa: E402
+from helpers import BACKENDS, grad_errors, largest_grad_error  # noqa: E402
 
 # Reproducible CI: the same examples on every run, no example database, no
 # per-example deadline (the first example pays for imports). Pick another
@@ -40,3 +40,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"largest gradient-check relative error: {error:.3e} (in {label})"
         )
+    second = {k: v for k, v in grad_errors().items() if k.startswith("second order: ")}
+    if second:
+        terminalreporter.write_line("largest second-order (gradient penalty) errors: " + ", ".join(
+            f"{k[len('second order: '):]} {v:.1e}" for k, v in sorted(second.items())))

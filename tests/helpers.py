@@ -38,6 +38,7 @@ __all__ = [
     "assert_grads_ok",
     "record_grad_errors",
     "largest_grad_error",
+    "grad_errors",
 ]
 
 GPU = backend.gpu_available()
@@ -123,6 +124,11 @@ def assert_grads_ok(errors, tol=1e-6, label=None) -> None:
     items = errors.items() if isinstance(errors, dict) else [("value", errors)]
     bad = {k: v for k, v in items if not v < tol}
     assert not bad, f"gradient check failed (relative error >= {tol}): {bad}"
+
+
+def grad_errors() -> dict:
+    """Every recorded label and its largest error."""
+    return dict(_GRAD_ERRORS)
 
 
 def largest_grad_error():

@@ -73,8 +73,15 @@ class GAN:
 
     # -- Algorithm 1 ---------------------------------------------------------------------
     def d_step(self, batch):
-        """Lines 3–5: one update of D. Real and fake go through D as two passes
-        whose gradients add up (each pass with its own batch statistics)."""
+        """Lines 3–5: one update of D."""
+        stats = self.d_gradients(batch)                     # lines 3–4 and line 5's gradient
+        self.d_opt.step()                                   # line 5: ascend V = descend −V
+        return stats
+
+    def d_gradients(self, batch):
+        """Lines 3–4 and the gradient of line 5, in D's ``grads``. Real and fake
+        go through D as two passes whose gradients add up (each pass with its
+        own batch statistics)."""
         batch = self.real_batch(batch)
         z = self.sample_noise(len(batch))                   # line 3: z ~ p_g(z)
         x = batch.x                                         # line 4: x ~ p_data (drawn by the caller)
@@ -86,7 +93,6 @@ class GAN:
         a_fake = self.D.forward(fake)
         loss_fake, da = self.loss.d_fake(a_fake)            # −log(1 − D(G(z)))
         self.D.backward(da, need_dx=False)
-        self.d_opt.step()                                   # line 5: ascend V = descend −V
         return self.d_stats(loss_real + loss_fake, a_real, a_fake)
 
     def g_step(self, m):
@@ -106,7 +112,7 @@ class GAN:
         """Lines 1–9 once: ``k`` D steps, each on a fresh minibatch from
         ``next_batch()``, then one G step with the same ``m``. Returns the
         statistics of the last D step and of the G step."""
-        for _ in range(self.k):                             # line 2
+        for _ in range(self.d_steps()):                     # line 2: for k steps
             batch = self.real_batch(next_batch())
             stats = self.d_step(batch)
         stats.update(self.g_step(len(batch)))
@@ -114,6 +120,10 @@ class GAN:
         return stats
 
     # -- helpers -------------------------------------------------------------------------
+    def d_steps(self):
+        """How many D steps this iteration makes: ``k`` (a variant may vary it)."""
+        return self.k
+
     def d_stats(self, d_loss, a_real, a_fake):
         """D's loss, mean D(x) and mean D(G(z)) (0-d device arrays)."""
         return {"d_loss": d_loss, "D_x": sigmoid(a_real).mean(), "D_G_z": sigmoid(a_fake).mean()}
@@ -184,12 +194,18 @@ class GAN:
         """``n`` samples in evaluation mode, drawn in batches (a convolutional G
         on 10,000 inputs at once would hold gigabytes of activations), as one
         device array. ``conditions`` (labels, codes) are arrays of length ``n``
-        or single values, passed to :meth:`sample_inputs`."""
+        or single values (or dicts of them, such as InfoGAN's ``codes``), passed
+        to :meth:`sample_inputs`."""
         rng = default_rng(seed, self.device)
         parts = []
+
+        def cut(v, i, b):  # this batch's share of a condition
+            if isinstance(v, dict):
+                return {k: cut(u, i, b) for k, u in v.items()}
+            return v[i:i + b] if getattr(v, "ndim", 0) and len(v) == n else v
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
-            part = {k: (v[i:i + b] if getattr(v, "ndim", 0) and len(v) == n else v) for k, v in conditions.items()}
+            part = {k: cut(v, i, b) for k, v in conditions.items()}
             parts.append(self.generate_from(self.sample_inputs(b, rng, **part)))
         return self.device.xp.concatenate(parts)
 

@@ -21,15 +21,37 @@ from .registry import register
 __all__ = ["WGAN"]
 
 
+def critic_stats(d_loss, a_real, a_fake):
+    """A critic's statistics: its loss, mean output on real and generated
+    samples, and their difference, the estimate of W(p_data, p_g)."""
+    f_real, f_fake = a_real.mean(), a_fake.mean()
+    return {"d_loss": d_loss, "critic_real": f_real, "critic_fake": f_fake, "wasserstein": f_real - f_fake}
+
+
 @register("wgan")
 class WGAN(GAN):
-    """Algorithm 1 with the Wasserstein loss and the critic clipped to ``[−clip, clip]``."""
+    """Algorithm 1 with the Wasserstein loss and the critic clipped to ``[−clip, clip]``.
 
-    def __init__(self, *args, loss="wasserstein", clip=0.01, **kwargs):
+    ``schedule="authors"``: the authors' code (``martinarjovsky/WassersteinGAN``)
+    trains the critic 100 times per generator step for the first 25 generator
+    steps and at every 500th, and ``k`` times otherwise, so the critic is near
+    optimal from the start; ``"paper"`` (the default) is the paper's
+    Algorithm 1, ``k`` critic steps always.
+    """
+
+    def __init__(self, *args, loss="wasserstein", clip=0.01, schedule="paper", **kwargs):
         super().__init__(*args, loss=loss, **kwargs)
         if not clip > 0:
             raise ValueError(f"WGAN clip must be > 0, got {clip!r}")
-        self.clip = float(clip)
+        if schedule not in ("paper", "authors"):
+            raise ValueError(f"WGAN schedule must be 'paper' or 'authors', got {schedule!r}")
+        self.clip, self.schedule = float(clip), schedule
+
+    def d_steps(self):
+        """Critic steps in this generator iteration."""
+        if self.schedule == "authors" and (self.iterations < 25 or self.iterations % 500 == 0):
+            return 100
+        return self.k
 
     def d_step(self, batch):
         stats = super().d_step(batch)
@@ -38,6 +60,4 @@ class WGAN(GAN):
         return stats
 
     def d_stats(self, d_loss, a_real, a_fake):
-        f_real, f_fake = a_real.mean(), a_fake.mean()
-        return {"d_loss": d_loss, "critic_real": f_real, "critic_fake": f_fake,
-                "wasserstein": f_real - f_fake}
+        return critic_stats(d_loss, a_real, a_fake)

@@ -13,6 +13,8 @@
   on translations (the paper's FCN-score analogue).
 * :mod:`~scratchgan.metrics.evaluate` — all of them on one set of samples,
   as ``python -m scratchgan evaluate`` runs them.
+* :mod:`~scratchgan.metrics.matching` — an unsupervised classifier's error
+  after its categories are matched to the classes (InfoGAN's c1).
 
 References: Goodfellow et al. 2014 (Parzen, Table 1); Breuleux et al. 2011
 (the Parzen protocol); Heusel et al. 2017 (FID); Salimans et al. 2016
@@ -22,6 +24,7 @@ Theis et al. 2016 (why Parzen misleads).
 
 from .judged import (fid, frechet_distance, inception_score, judge_outputs, label_accuracy,  # noqa: F401
                      mode_coverage, precision_recall)
+from .matching import best_assignment, confusion_matrix, matched_error  # noqa: F401
 from .parzen import (DEFAULT_BATCH_SIZE, DEFAULT_SIGMAS, ParzenResult, parzen_evaluate,  # noqa: F401
                      parzen_log_likelihood, parzen_log_likelihood_grid, select_sigma)
 from .translation import TRANSLATION_METRICS, evaluate_translation, l1_error, psnr, sharpness  # noqa: F401

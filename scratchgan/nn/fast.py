@@ -229,6 +229,11 @@ class Maxout(_DeferredWeightGrad, _ref.Maxout):
         self._cache = (x, z, y)
         return y.reshape(x.shape[:-1] + (self.n_units,))
 
+    def winners(self):
+        """The first piece equal to each unit's maximum (the reference's arg-max), (rows, n_units)."""
+        x, z, y = self._cached()
+        return get_array_module(z).argmax(z == y[:, None, :], axis=1)
+
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """As :meth:`scratchgan.nn.Maxout.backward` (same shapes, same result); see the class docstring."""
         x, z, y = self._cached()

@@ -363,6 +363,10 @@ class Maxout(Module):
             return None
         return (dz @ self.params["W"].T).reshape(x.shape)
 
+    def winners(self):
+        """The winning piece of every unit in the last forward pass, (rows, n_units)."""
+        return self._cached()[1]
+
     def output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.n_units,)
 

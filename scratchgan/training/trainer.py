@@ -232,13 +232,23 @@ class Trainer:
     # -- one epoch -------------------------------------------------------------------------------
     def _epoch_batches(self, epoch):
         """Shuffled sequential minibatches (pylearn2's ``shuffled_sequential``),
-        the order drawn from ``(seed, epoch)``; a callable returning the next."""
-        order = np.random.default_rng(np.random.SeedSequence([self.config.seed, epoch, 1])).permutation(
-            self.train_images.shape[0])
-        order = self.device.asarray(order[: self.batches_per_epoch * self.m].reshape(-1, self.m))
-        batches = (Batch(self.train_images[order[i]], **{k: v[order[i]] for k, v in self.train_extra.items()})
-                   for i in range(order.shape[0]))
-        return lambda: next(batches)
+        the order drawn from ``(seed, epoch)``; a callable returning the next.
+        A variant that asks for more batches than an epoch holds (WGAN's
+        authors' schedule) gets further passes, each in a new order."""
+        def order(rnd):
+            perm = np.random.default_rng(np.random.SeedSequence([self.config.seed, epoch, rnd])).permutation(
+                self.train_images.shape[0])
+            return self.device.asarray(perm[: self.batches_per_epoch * self.m].reshape(-1, self.m))
+
+        def batches():
+            rnd = 1
+            while True:
+                for idx in order(rnd):
+                    yield Batch(self.train_images[idx], **{k: v[idx] for k, v in self.train_extra.items()})
+                rnd += 1
+
+        stream = batches()
+        return lambda: next(stream)
 
     def run(self):
         """Train until ``config.epochs`` epochs are done; returns the history rows.
