@@ -1,4 +1,4 @@
-"""Command line: python -m scratchgan {train,sample,evaluate,presets} …
+"""Command line: python -m scratchgan {train,sample,evaluate,translate,presets} …
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     python -m scratchgan sample runs/paper/checkpoint.npz --png grid.png --figure2 fig2.png
     python -m scratchgan sample runs/infogan/checkpoint.npz --code c1=3,c2=-1.5 --png threes.png
     python -m scratchgan evaluate runs/paper/checkpoint.npz
+    python -m scratchgan translate runs/pix2pix/checkpoint.npz edges/*.png --out translated/
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .gan import PRIORS
     from .nn import losses
+    from .paired import ALL_DATASETS
     from .presets import PRESETS
 
     parser = argparse.ArgumentParser(prog="scratchgan", description=DESCRIPTION, formatter_class=_Formatter)
@@ -82,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder with the dataset's IDX files (default: $SCRATCHGAN_DATA, then the cache "
                             "~/.cache/scratchgan, then a download)")
 
-    t = sub.add_parser("train", help="train a GAN on MNIST or Fashion-MNIST", formatter_class=_Formatter)
+    t = sub.add_parser("train", help="train a GAN on MNIST, Fashion-MNIST or a paired task made from them",
+                       formatter_class=_Formatter)
     t.add_argument("--preset", choices=sorted(PRESETS),
                    help="model, variant, loss, optimisers and schedule (list them: scratchgan presets); "
                         "default: paper, or the checkpoint's with --resume")
-    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: the preset's (mnist)")
+    t.add_argument("--dataset", choices=ALL_DATASETS,
+                   help="default: the preset's (mnist; edges2fashion for pix2pix); edges2fashion and lowres2mnist "
+                        "are paired tasks for pix2pix")
     t.add_argument("--loss", choices=losses.NAMES, help="default: the preset's")
     t.add_argument("--update", choices=["simultaneous", "alternating"],
                    help="MLP presets: simultaneous (the authors' code, the paper preset's default) or "
@@ -147,13 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="judge samples: FID, Inception score, modes, precision/recall, "
                                         "and the paper's Parzen log-likelihood", formatter_class=_Formatter)
     e.add_argument("checkpoint", nargs="?", help="a checkpoint or G snapshot; omit with --real")
-    e.add_argument("--metrics", help="comma-separated, from fid,is,modes,pr,parzen (default: all)")
-    e.add_argument("-n", type=_positive_int, default=10000, help="samples from G (paper: 10000)")
+    e.add_argument("--metrics", help="comma-separated, from fid,is,modes,pr,parzen (default: all); for a pix2pix "
+                                     "checkpoint from l1,psnr,sharpness,accuracy")
+    e.add_argument("-n", type=_positive_int, default=10000,
+                   help="samples from G (paper: 10000); for pix2pix, held-out test pairs translated")
     e.add_argument("--n-valid", type=_positive_int, default=1000, help="validation images for sigma (paper: 1000)")
     e.add_argument("--n-test", type=_positive_int, default=10000, help="test images (paper: all 10000)")
     e.add_argument("--real", action="store_true",
                    help="score 10,000 real training images instead of G's samples (a reference)")
-    e.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"],
+    e.add_argument("--dataset", default=None, choices=ALL_DATASETS,
                    help="default: the checkpoint's (mnist with --real)")
     e.add_argument("--seed", type=int, default=0, help="seed of the noise")
     device_arg(e)
@@ -163,17 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--modes-png", help="save a bar plot of the judged class histogram here")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    r = sub.add_parser("translate", help="translate PNG images or .npy batches with a pix2pix checkpoint",
+                       formatter_class=_Formatter)
+    r.add_argument("checkpoint", help="a pix2pix checkpoint.npz or partial.npz")
+    r.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="grayscale .png files or .npy arrays ((H, W), (n, H, W) or (n, 1, H, W); float in [0, 1] or "
+                        "uint8) of 32x32 images, or 28x28 ones (padded to 32 as the paired datasets are)")
+    r.add_argument("--out", required=True, metavar="DIR",
+                   help="where the translations go: <name>.png for a PNG, <name>.npy for an array")
+    r.add_argument("--grid", metavar="PNG", help="also save a picture of (up to 50) inputs above their translations")
+    r.add_argument("--seed", type=int, default=0, help="seed of G's dropout, pix2pix's noise (on at test, as in the "
+                                                       "paper)")
+    r.add_argument("--batch-size", type=_positive_int, default=500, help="images per pass through G")
+    r.add_argument("--threads", type=_positive_int, help=threads_help)
+    device_arg(r)
+
     sub.add_parser("presets", help="list the presets and how each differs from its paper")
     return parser
 
 
 # ---------------------------------------------------------------------------
 def _load_data(name, data_dir):
-    from .data import load_dataset
+    from .paired import load
 
     if data_dir is not None and not os.path.isdir(data_dir):
         raise FileNotFoundError(f"--data-dir {data_dir}: no such directory")
-    return load_dataset(name, data_dir=data_dir, data_dir_option="--data-dir DIR")
+    return load(name, data_dir=data_dir, data_dir_option="--data-dir DIR")
 
 
 def _cmd_train(args) -> int:
@@ -278,6 +300,9 @@ def _cmd_sample(args) -> int:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
     conditions = {"codes": parse_codes(args.code)} if args.code is not None else {}
     gan, config = gan_from_checkpoint(args.checkpoint, args.device)
+    if "source" in gan.needs:
+        raise ValueError(f"{args.checkpoint} is a {gan.variant} checkpoint: it translates images rather than "
+                         f"sampling them; use: scratchgan translate {args.checkpoint} INPUT... --out DIR")
     dev = gan.device
     _threads(args, dev)
     x = _finite_samples(gan.generate(args.n, args.seed, **conditions), args.checkpoint)
@@ -343,23 +368,26 @@ def _cmd_evaluate(args) -> int:
 
     if args.real == bool(args.checkpoint):
         raise ValueError("give a checkpoint, or --real to score real training images")
+    if args.checkpoint:
+        gan, config = gan_from_checkpoint(args.checkpoint, args.device)
+        if "source" in gan.needs:
+            return _evaluate_translation(args, gan, config)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else list(METRICS)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(METRICS)}")
     if args.real:
         dataset = args.dataset or "mnist"
-        data = _load_data(dataset, args.data_dir)
+        data = _unpaired(_load_data(dataset, args.data_dir))
         dev = get_device(args.device)
         _threads(args, dev)
         samples = dev.asarray(data.train[: args.n])
         what = f"{len(samples)} real training images"
     else:
-        gan, config = gan_from_checkpoint(args.checkpoint, args.device)
         dev = gan.device
         _threads(args, dev)
         dataset = args.dataset or config.resolved().dataset
-        data = _load_data(dataset, args.data_dir or config.data_dir)
+        data = _unpaired(_load_data(dataset, args.data_dir or config.data_dir))
         samples = gan.generate(args.n, args.seed)
         what = f"{args.n} samples of {args.checkpoint}"
     judge = None
@@ -397,6 +425,69 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _unpaired(data):
+    """``data``, if the judged metrics can score it: 28×28 MNIST or Fashion-MNIST."""
+    if getattr(data, "test_source", None) is not None:
+        raise ValueError(f"{data.name} is a paired task: its translations are scored by evaluating a pix2pix "
+                         "checkpoint trained on it; the sample metrics need --dataset mnist or fashion-mnist")
+    return data
+
+
+def _evaluate_translation(args, gan, config) -> int:
+    """``evaluate`` on a translating checkpoint: its translations of the held-out test pairs."""
+    import json
+
+    from .metrics.translation import TRANSLATION_METRICS, evaluate_translation
+    from .training.checkpoint import atomic_write_text
+
+    metrics = ([m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics
+               else list(TRANSLATION_METRICS))
+    unknown = sorted(set(metrics) - set(TRANSLATION_METRICS))
+    if unknown:
+        raise ValueError(f"--metrics: {', '.join(unknown)} do not apply to a {gan.variant} checkpoint; choose from "
+                         f"{','.join(TRANSLATION_METRICS)}")
+    _threads(args, gan.device)
+    dataset = args.dataset or config.resolved().dataset
+    data = _load_data(dataset, args.data_dir or config.data_dir)
+    judge = None
+    if "accuracy" in metrics:
+        from .models.judge import load_judge
+
+        judge = load_judge(getattr(data, "base", dataset), gan.device)
+    r = evaluate_translation(gan, data, judge, metrics, n=args.n, seed=args.seed)
+    print(f"{dataset}, {r['n_pairs']} held-out pairs translated by {args.checkpoint} (28x28 crops, pixels in [0, 1]):")
+    if "l1" in r:
+        print(f"  L1 (mean |G(x) - y|)    {r['l1']:8.4f}")
+    if "psnr" in r:
+        print(f"  PSNR                    {r['psnr']['mean']:8.2f} dB ± {r['psnr']['std_err']:.2f}")
+    if "sharpness" in r:
+        print(f"  sharpness               {r['sharpness']:8.3f}   (mean Sobel magnitude / the targets'; 1 = as sharp)")
+    if "accuracy" in r:
+        print(f"  judge accuracy          {r['accuracy']['value']:8.4f}   (on the targets: "
+              f"{r['accuracy']['ground_truth']:.4f})")
+    print(f"  [{', '.join(f'{k} {v:.1f} s' for k, v in r['seconds'].items())}]")
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"what": args.checkpoint, "dataset": dataset, **r}, indent=2))
+    return 0
+
+
+def _cmd_translate(args) -> int:
+    from .training.trainer import gan_from_checkpoint
+    from .translate import translate_files
+
+    gan, _ = gan_from_checkpoint(args.checkpoint, args.device)
+    if "source" not in gan.needs:
+        raise ValueError(f"{args.checkpoint} is a {gan.variant} checkpoint: it samples images from noise; translate "
+                         "needs a pix2pix checkpoint (use scratchgan sample)")
+    _threads(args, gan.device)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise NotADirectoryError(f"--out {args.out} is a file, not a directory")
+    written = translate_files(gan, args.inputs, args.out, seed=args.seed, batch_size=args.batch_size,
+                              grid=args.grid)
+    print(f"wrote {len(written)} translation file(s) into {args.out}" + (f", and {args.grid}" if args.grid else ""))
+    return 0
+
+
 def _cmd_presets(args) -> int:
     from .presets import PRESETS, describe
 
@@ -421,9 +512,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {"train": _cmd_train, "sample": _cmd_sample, "evaluate": _cmd_evaluate,
-               "presets": _cmd_presets}[args.command]
+               "translate": _cmd_translate, "presets": _cmd_presets}[args.command]
     from .backend import BackendError
     from .data import DataError
+    from .models.judge import JudgeError
     from .training.stats import NonFiniteLossError
 
     _STATE.clear()
@@ -439,7 +531,7 @@ def main(argv=None) -> int:
         # the reader of our output went away (`scratchgan presets | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (BackendError, DataError, ValueError, OSError) as err:
+    except (BackendError, DataError, JudgeError, ValueError, OSError) as err:
         print(f"scratchgan: error: {err}", file=sys.stderr)
         return 2
     finally:

@@ -184,6 +184,9 @@ class Dataset:
         The file each array was read from, keyed by file name.
     verified : bool
         True when every file matched its checksums.
+    image_shape : tuple
+        ``(C, H, W)`` of one image, ``(1, 28, 28)`` here; the paired tasks of
+        :mod:`scratchgan.paired` have 32×32 images.
     """
 
     name: str
@@ -196,6 +199,7 @@ class Dataset:
     test_labels: np.ndarray
     files: Mapping[str, Path] = field(default_factory=dict)
     verified: bool = False
+    image_shape: tuple = (1,) + _IMAGE_SHAPE
 
 
 # --------------------------------------------------------------------------

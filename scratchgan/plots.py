@@ -28,9 +28,13 @@ def _atomic_figure_save(fig, path, **kw):
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", **kw)
 
 
-def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
-    """Tile ``(n, side·side)`` images in ``[0, 1]`` into one 2-D array."""
-    images = np.asarray(to_numpy(images), dtype=np.float32).reshape(-1, side, side)
+def image_grid(images, nrow=None, side=None, pad=1, pad_value=1.0):
+    """Tile ``(n, side·side)`` images in ``[0, 1]`` into one 2-D array
+    (``side`` defaults to the images' own: the last axis of ``(n, …, side,
+    side)``, the square root of the length of flat ``(n, side·side)`` rows)."""
+    images = np.asarray(to_numpy(images), dtype=np.float32)
+    side = side or (images.shape[-1] if images.ndim >= 3 else math.isqrt(images.shape[-1]))
+    images = images.reshape(-1, side, side)
     n = images.shape[0]
     ncol = nrow or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncol))
@@ -44,7 +48,7 @@ def image_grid(images, nrow=None, side=28, pad=1, pad_value=1.0):
     return grid
 
 
-def save_grid(images, path, nrow=None, side=28, title=None, scale=3):
+def save_grid(images, path, nrow=None, side=None, title=None, scale=3):
     """Save a grid of images to ``path`` (PNG), atomically."""
     from matplotlib.figure import Figure
 
@@ -64,8 +68,9 @@ def plot_history(rows, path, title="training"):
 
     ``rows`` are dicts with ``step`` and any of ``d_loss, g_loss`` (and other
     keys ending in ``loss``), ``D_x, D_G_z`` (mean D(x), mean D(G(z))) or a
-    critic's ``critic_real, critic_fake, wasserstein``. Keys starting with
-    ``mi_`` (InfoGAN's mutual-information estimates, in nats) get a third panel.
+    critic's ``critic_real, critic_fake, wasserstein``, or, without a D, a
+    translator's ``l1``. Keys starting with ``mi_`` (InfoGAN's
+    mutual-information estimates, in nats) get a third panel.
     """
     from matplotlib.figure import Figure
 
@@ -92,13 +97,17 @@ def plot_history(rows, path, title="training"):
         a2.axhline(0.5, color="gray", ls=":", lw=1)
         a2.set_ylim(0, 1)
         a2.set_title("discriminator outputs")
-    else:
+    elif "wasserstein" in rows[0]:
         for key in ("critic_real", "critic_fake", "wasserstein", "val_wasserstein"):
             if key in rows[0]:
                 a2.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
         a2.set_title("critic")
+    elif "l1" in rows[0]:  # a translator trained without D (pix2pix's L1 alone)
+        a2.plot(steps, [r["l1"] for r in rows], label="mean |G(x) - y|", lw=1)
+        a2.set_title("L1 distance to the targets")
     a2.set_xlabel("iteration")
-    a2.legend()
+    if a2.lines:
+        a2.legend()
     fig.suptitle(title)
     fig.tight_layout()
     _atomic_figure_save(fig, path)

@@ -105,9 +105,12 @@ class Preset:
             raise ValueError(f"model_args and variant_args disagree on {sorted(shared)}")
         if self.variant == "simultaneous" and self.k != 1:
             raise ValueError("the simultaneous variant updates D and G from one minibatch: k must be 1")
-        from .data import DATASETS
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        from .paired import ALL_DATASETS, TASKS
+        if self.dataset not in ALL_DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(ALL_DATASETS)}")
+        if "source" in variant.needs and self.dataset not in TASKS:
+            raise ValueError(f"the {self.variant!r} variant trains on paired images: choose a paired dataset "
+                             f"({', '.join(TASKS)}), not {self.dataset!r}")
         losses.get(self.loss)
         if self.prior not in PRIORS:
             raise ValueError(f"unknown noise prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
@@ -248,6 +251,47 @@ PRESETS["infogan-code"] = replace(
         "LeakyReLU leak 0.01, the code's default; the paper says 0.1 (--preset infogan).",
     ) + _INFOGAN_DEVIATIONS)
 
+_PIX2PIX_ADAM = dict(name="adam", lr=2e-4, betas=(0.5, 0.999))
+PRESETS["pix2pix"] = Preset(
+    summary="pix2pix on edges2fashion (Fashion-MNIST edges -> image, 32x32): U-Net G, 16x16-patch PatchGAN D, "
+            "cGAN + 100 L1, Adam",
+    paper="Isola, Zhu, Zhou & Efros 2017 (arXiv 1611.07004) and the authors' Torch code, phillipi/pix2pix",
+    model="pix2pix",
+    model_args=dict(ngf=32, ndf=32, n_layers=1, dropout_blocks=3, skips=True, test_dropout=True),
+    variant="pix2pix", variant_args=dict(lambda_l1=100.0, adversarial=True), loss="non-saturating", d_scale=0.5,
+    prior="uniform", noise_dim=0, batch_size=16, dataset="edges2fashion",
+    optimizers={"D": _PIX2PIX_ADAM, "G": _PIX2PIX_ADAM},
+    deviations=(
+        "32x32 images (28x28 padded by 2): a U-Net of 5 levels with ngf 32 (the paper: 8 levels at 256x256, "
+        "ngf 64) and a PatchGAN with n_layers 1 and ndf 32, 16x16 patches in a 14x14 map (the paper: 70x70 "
+        "patches of 256x256, a 30x30 map).",
+        "Minibatches of 16 pairs (the paper: 1), for the CPU; batch normalisation therefore normalises over 16 "
+        "pairs in training and uses its running statistics at test (the paper keeps the test batch's "
+        "statistics, instance normalisation at batch 1). Dropout stays on at test, as in the paper.",
+        "No random jitter (the paper resizes to 286 and crops 256, and flips): the pairs are aligned, centred "
+        "28x28 images.",
+        "Training runs for the epochs asked (a few epochs of 50,000 pairs on a CPU); the paper trains "
+        "facades (400 pairs) for 200 epochs.",
+        "D's loss is halved in its gradient too, as the paper's text says; the authors' Torch code halved only "
+        "the value it printed (under Adam the factor changes little).",
+        "G's adversarial gradient comes from a new pass through D after D's update (as the authors' PyTorch "
+        "port does); their Torch code reused D's outputs from before the update.",
+    ))
+PRESETS["pix2pix-l1"] = replace(
+    PRESETS["pix2pix"], summary="pix2pix ablation: L1 alone (no D), U-Net on edges2fashion",
+    variant_args=dict(lambda_l1=100.0, adversarial=False),
+    deviations=PRESETS["pix2pix"].deviations + ("The paper's 'L1' row of Table 1: G minimises 100 L1 alone; "
+                                                "D is neither used nor trained.",))
+PRESETS["pix2pix-cgan"] = replace(
+    PRESETS["pix2pix"], summary="pix2pix ablation: cGAN alone (lambda 0), U-Net on edges2fashion",
+    variant_args=dict(lambda_l1=0.0, adversarial=True),
+    deviations=PRESETS["pix2pix"].deviations + ("The paper's 'cGAN' row of Table 1: no L1 term.",))
+PRESETS["pix2pix-encdec"] = replace(
+    PRESETS["pix2pix"], summary="pix2pix ablation: L1 + cGAN with an encoder-decoder G (no skips) on edges2fashion",
+    model_args={**PRESETS["pix2pix"].model_args, "skips": False},
+    deviations=PRESETS["pix2pix"].deviations + ("The paper's encoder-decoder (Figure 5, Table 3): the U-Net "
+                                                "with its skip connections severed.",))
+
 #: What a run may override on top of its preset (``None``: the preset's value).
 OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
 
@@ -336,8 +380,9 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
                             fast_update=fast_layers)
     loss = losses.get(preset.loss, d_scale=preset.d_scale)
     cls = get_variant(preset.variant)
-    return cls(nets["G"], nets["D"], d_opt, g_opt, NoisePrior(preset.noise_dim, preset.prior), loss=loss,
-               k=preset.k, seed=seed, device=device, **preset.variant_args)
+    prior = NoisePrior(preset.noise_dim, preset.prior) if preset.noise_dim else None  # 0: G takes no z
+    return cls(nets["G"], nets["D"], d_opt, g_opt, prior, loss=loss, k=preset.k, seed=seed, device=device,
+               **preset.variant_args)
 
 
 def describe(name) -> str:

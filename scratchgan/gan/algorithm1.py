@@ -49,7 +49,8 @@ class GAN:
     G : Module, noise ``(m, noise_dim)`` → samples ``(m, …)``
     D : Module, samples ``(m, …)`` → logits ``(m, 1)`` (no final sigmoid)
     d_opt, g_opt : optimisers over ``D`` and ``G``
-    prior : NoisePrior, or an int (its dimension; prior ``"uniform-sqrt3"``)
+    prior : NoisePrior, or an int (its dimension; prior ``"uniform-sqrt3"``), or None
+        for a G that takes no noise vector (pix2pix, whose noise is dropout)
     loss : a name or a :class:`scratchgan.nn.losses.Loss` (default: eq. 1, minimax)
     k : int, D steps per G step (the paper used k = 1)
     seed : int or tuple, for noise and dropout (same seed and device, same numbers)
@@ -58,7 +59,7 @@ class GAN:
 
     def __init__(self, G, D, d_opt, g_opt, prior, *, loss="minimax", k=1, seed=0, device=None):
         self.G, self.D, self.d_opt, self.g_opt = G, D, d_opt, g_opt
-        self.prior = prior if isinstance(prior, NoisePrior) else NoisePrior(prior)
+        self.prior = prior if prior is None or isinstance(prior, NoisePrior) else NoisePrior(prior)
         self.loss = losses.get(loss)
         self.k = int(k)
         if self.k < 1:
@@ -152,6 +153,8 @@ class GAN:
 
     def sample_noise(self, m):
         """``m`` draws of G's input from ``p_z`` on the training device."""
+        if self.prior is None:
+            raise ValueError(f"the {self.variant!r} variant's G takes no noise vector")
         return self.prior.sample(m, self.rng, self.dtype)
 
     def sample(self, m, z=None):
@@ -180,10 +183,12 @@ class GAN:
         """G in evaluation mode on ``inputs`` from :meth:`sample_inputs` (host or device arrays)."""
         return self.G.forward(self.device.asarray(inputs["z"], dtype=self.dtype), train=False)
 
-    def grid_inputs(self, n, seed) -> dict:
+    def grid_inputs(self, n, seed, **conditions) -> dict:
         """The fixed inputs of the training grids: ``n`` draws on the host from
-        ``seed`` (host arrays, saved in checkpoints)."""
-        return self.sample_inputs(n, np.random.default_rng(np.random.SeedSequence([seed, 7])))
+        ``seed`` (host arrays, saved in checkpoints). ``conditions`` go to
+        :meth:`sample_inputs` (the trainer gives a translating variant, one
+        that needs a ``source``, ``n`` held-out sources)."""
+        return self.sample_inputs(n, np.random.default_rng(np.random.SeedSequence([seed, 7])), **conditions)
 
     def generate(self, n, seed=0, batch_size=500, **conditions):
         """``n`` samples in evaluation mode, drawn in batches (a convolutional G

@@ -8,6 +8,9 @@
   scratchgan's own judge classifier (:mod:`scratchgan.models.judge`): FID,
   Inception score, mode coverage, precision and recall, label accuracy of
   conditional samples.
+* :mod:`~scratchgan.metrics.translation` — image-to-image translation on
+  held-out pairs (pix2pix): L1, PSNR, sharpness, and the judge's accuracy
+  on translations (the paper's FCN-score analogue).
 * :mod:`~scratchgan.metrics.evaluate` — all of them on one set of samples,
   as ``python -m scratchgan evaluate`` runs them.
 * :mod:`~scratchgan.metrics.matching` — an unsupervised classifier's error
@@ -15,7 +18,7 @@
 
 References: Goodfellow et al. 2014 (Parzen, Table 1); Breuleux et al. 2011
 (the Parzen protocol); Heusel et al. 2017 (FID); Salimans et al. 2016
-(Inception score); Kynkäänniemi et al. 2019 (improved precision and recall);
+(Inception score); Isola et al. 2017 (FCN-score); Kynkäänniemi et al. 2019 (improved precision and recall);
 Theis et al. 2016 (why Parzen misleads).
 """
 
@@ -24,3 +27,4 @@ from .judged import (fid, frechet_distance, inception_score, judge_outputs, labe
 from .matching import best_assignment, confusion_matrix, matched_error  # noqa: F401
 from .parzen import (DEFAULT_BATCH_SIZE, DEFAULT_SIGMAS, ParzenResult, parzen_evaluate,  # noqa: F401
                      parzen_log_likelihood, parzen_log_likelihood_grid, select_sigma)
+from .translation import TRANSLATION_METRICS, evaluate_translation, l1_error, psnr, sharpness  # noqa: F401

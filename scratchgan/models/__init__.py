@@ -4,6 +4,8 @@
 * ``dcgan`` — Radford et al.'s convolutional G and D at 28×28 (:mod:`~scratchgan.models.dcgan`);
 * ``wgan_conv`` — the WGAN-GP authors' MNIST G and critic, no normalisation (:mod:`~scratchgan.models.wgan_conv`);
 * ``infogan`` — InfoGAN's G, and D and Q on one shared trunk (:mod:`~scratchgan.models.infogan`);
+* ``pix2pix`` — Isola et al.'s U-Net G and PatchGAN D at 32×32 (:mod:`~scratchgan.models.pix2pix`,
+  :mod:`~scratchgan.models.unet`, :mod:`~scratchgan.models.patchgan`);
 * the judge classifier, which scores samples, is :mod:`~scratchgan.models.judge`.
 
 A builder is called as ``build(x_shape, noise_dim=…, pixel_mean=…, rng=…,
@@ -14,12 +16,13 @@ keyword arguments exactly. ``build.layout`` says how it wants the data:
 
 import numpy as np
 
-from . import dcgan, infogan, paper_mlp, wgan_conv  # noqa: F401
+from . import dcgan, infogan, paper_mlp, pix2pix, wgan_conv  # noqa: F401
 
 __all__ = ["MODELS", "get_model", "sample_shape"]
 
 #: name → builder
-MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build, "wgan_conv": wgan_conv.build, "infogan": infogan.build}
+MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build, "wgan_conv": wgan_conv.build, "infogan": infogan.build,
+          "pix2pix": pix2pix.build}
 
 
 def get_model(name):

@@ -132,7 +132,7 @@ class Trainer:
         if self.iters_per_epoch < 1:
             raise ValueError(f"batch size {self.m} (×k={self.k}) is larger than the {n} training images")
         self.device = get_device(config.device)
-        self.x_shape = sample_shape(self.preset.model, (1, 28, 28))
+        self.x_shape = sample_shape(self.preset.model, getattr(data, "image_shape", (1, 28, 28)))
         self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
                              steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device)
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
@@ -152,7 +152,12 @@ class Trainer:
         self.valid_batch = (self.device.asarray(held[:256]).reshape((-1,) + self.x_shape)
                             if held is not None and len(held) else None)
         self.epoch = 0  # epochs completed
-        self.fixed = self.gan.grid_inputs(100, config.seed)  # the grids' inputs, the same every epoch
+        # the grids' inputs, the same every epoch; a translating variant gets 100 held-out sources
+        grid = {}
+        if "source" in self.gan.needs:
+            held_out = data.valid_source if len(data.valid_source) else data.test_source
+            grid["source"] = np.asarray(held_out[:100]).reshape((-1,) + self.gan.source_shape)
+        self.fixed = self.gan.grid_inputs(len(grid["source"]) if grid else 100, config.seed, **grid)
         self.history: list = []
         self.ckpt_path = os.path.join(self.out_dir, "checkpoint.npz")
         self.partial_path = os.path.join(self.out_dir, "partial.npz")
