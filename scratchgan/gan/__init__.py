@@ -3,6 +3,7 @@
 * :mod:`~scratchgan.gan.algorithm1` — :class:`GAN`, Algorithm 1 as printed;
 * :mod:`~scratchgan.gan.simultaneous` — the authors' simultaneous update;
 * :mod:`~scratchgan.gan.wgan` — WGAN's weight-clipped critic;
+* :mod:`~scratchgan.gan.cgan` — the conditional GAN: G(z, y) and D(x, y);
 * :mod:`~scratchgan.gan.priors` — noise priors ``p_z``;
 * :mod:`~scratchgan.gan.batch` — what a minibatch carries;
 * :mod:`~scratchgan.gan.registry` — ``name → variant``.
@@ -10,6 +11,7 @@
 
 from .algorithm1 import GAN  # noqa: F401
 from .batch import Batch  # noqa: F401
+from .cgan import ConditionalGAN  # noqa: F401
 from .priors import PRIORS, NoisePrior  # noqa: F401
 from .registry import VARIANTS, get_variant, register  # noqa: F401
 from .simultaneous import Simultaneous  # noqa: F401

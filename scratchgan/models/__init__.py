@@ -2,6 +2,8 @@
 
 * ``paper_mlp`` — the 2014 paper's MNIST G and D (:mod:`~scratchgan.models.paper_mlp`);
 * ``dcgan`` — Radford et al.'s convolutional G and D at 28×28 (:mod:`~scratchgan.models.dcgan`);
+* ``cgan_mlp`` — Mirza & Osindero's conditional MNIST G(z, y) and D(x, y) (:mod:`~scratchgan.models.cgan_mlp`);
+* ``cdcgan`` — the dcgan networks with the label beside every layer (:mod:`~scratchgan.models.cdcgan`);
 * the judge classifier, which scores samples, is :mod:`~scratchgan.models.judge`.
 
 A builder is called as ``build(x_shape, noise_dim=…, pixel_mean=…, rng=…,
@@ -12,12 +14,12 @@ keyword arguments exactly. ``build.layout`` says how it wants the data:
 
 import numpy as np
 
-from . import dcgan, paper_mlp  # noqa: F401
+from . import cdcgan, cgan_mlp, dcgan, paper_mlp  # noqa: F401
 
 __all__ = ["MODELS", "get_model", "sample_shape"]
 
 #: name → builder
-MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build}
+MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build, "cgan_mlp": cgan_mlp.build, "cdcgan": cdcgan.build}
 
 
 def get_model(name):
