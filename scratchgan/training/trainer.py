@@ -146,7 +146,12 @@ class Trainer:
                 raise ValueError(f"the {self.preset.variant!r} variant needs {name} in its batches, and the "
                                  f"{data.name} dataset has no train_{name}")
             values = np.asarray(values)
-            values = values.astype(np.int64) if name == "labels" else values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
+            if name == "labels":  # checked here, on the host, once: never inside a step on the GPU
+                from ..gan.cgan import check_labels
+
+                values = check_labels(values, len(values), self.gan.n_classes, f"the {data.name} train_labels")
+            else:
+                values = values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
             self.train_extra[name] = self.device.asarray(values)
         self.epoch = 0  # epochs completed
         self.fixed = self.gan.grid_inputs(100, config.seed)  # the grids' inputs, the same every epoch
