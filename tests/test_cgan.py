@@ -30,6 +30,7 @@ from scratchgan.models.judge import build_judge, save_judge_weights
 from scratchgan.nn.gradcheck import numerical_gradient
 from scratchgan.presets import PRESETS, build_gan
 from scratchgan.training.checkpoint import read_checkpoint
+from scratchgan.training.trainer import gan_from_checkpoint
 
 F64 = np.float64
 NOISE, CLASSES, SIDE = 3, 4, 8
@@ -162,6 +163,24 @@ def test_conditional_steps_match_finite_differences(xp, fast_layers, build):
     assert_grads_ok(fd(gan, lambda: gan.d_step(Batch(x, labels=y)), "d_loss", gan.D))
     assert_grads_ok(fd(gan, lambda: gan.g_step(y), "g_loss", gan.G))
     assert set(gan.G.parameters()) and all(np.any(to_host(g) != 0) for g in gan.G.gradients().values())
+
+
+def test_fakes_get_the_real_minibatch_labels_and_D_scores_them_under_those():
+    """Every pass through G and D in an iteration (k = 2) sees the labels of
+    the real minibatch of its D step; the G step those of the last one."""
+    gan, shape = frozen(np, tiny_mlp, False)
+    gan.k = 2
+    seen = []
+    for name in ("G", "D"):
+        net = getattr(gan, name)
+        net.forward = (lambda f, name: lambda inputs, train=True: seen.append((name, inputs[1].copy())) or
+                       f(inputs, train=train))(net.forward, name)
+    rs = np.random.default_rng(0)
+    batches = iter([Batch(rs.random((6,) + shape), labels=LABELS), Batch(rs.random((6,) + shape), labels=LABELS[::-1])])
+    gan.iteration(lambda: next(batches))
+    assert [n for n, _ in seen] == ["G", "D", "D"] * 2 + ["G", "D"]
+    for (_, y), expected in zip(seen, [LABELS] * 3 + [LABELS[::-1]] * 5):
+        np.testing.assert_array_equal(y, expected)
 
 
 @pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan], ids=["paper_mlp", "cdcgan"])
@@ -371,6 +390,26 @@ def shipped(tmp_path, monkeypatch):
     monkeypatch.setattr(judge_mod, "WEIGHTS", tmp_path / "judges")
 
 
+def test_label_accuracy_overall_and_per_class():
+    """evaluate_samples' label accuracy against the judge's own arg-max, class by class."""
+    from scratchgan.metrics.evaluate import evaluate_samples
+    from scratchgan.metrics.judged import judge_outputs
+
+    judge = build_judge(0)
+    data = tiny_data()
+    samples = data.train[:60]
+    _, logits = judge_outputs(judge, samples)
+    pred = logits.argmax(axis=1)
+    labels = np.where(np.arange(60) % 3 == 0, pred, (pred + 1) % 10)   # right exactly for every third sample
+    labels[labels == 9] = 8                                             # class 9 never asked for
+    r = evaluate_samples(samples, data, judge, ("modes",), labels=labels)["label_accuracy"]
+    assert r["value"] == pytest.approx((pred == labels).mean())
+    for c in range(9):
+        expected = (pred[labels == c] == c).mean() if (labels == c).any() else None
+        assert r["per_class"][c] == pytest.approx(expected)
+    assert r["per_class"][9] is None
+
+
 @pytest.mark.parametrize("preset, shape", [("cgan", (784,)), ("cdcgan", (1, 28, 28))])
 def test_preset_resume_sample_evaluate_end_to_end(preset, shape, tmp_path, monkeypatch, capsys, shipped):
     monkeypatch.setattr(scratchgan.data, "load_dataset", lambda *a, **k: tiny_data())
@@ -393,6 +432,9 @@ def test_preset_resume_sample_evaluate_end_to_end(preset, shape, tmp_path, monke
     with np.load(npz) as f:
         assert f["samples"].shape == (7,) + shape and f["labels"].tolist() == [3] * 7
         s = f["samples"]
+    gan, _ = gan_from_checkpoint(out / "G_epoch_0002.npz", "cpu")
+    np.testing.assert_allclose(s, gan.generate(7, 0, labels=np.full(7, 3)), rtol=1e-6)  # class 3, seed 0
+    assert np.abs(s - gan.generate(7, 0, labels=np.full(7, 4))).max() > 1e-4
     assert s.min() >= 0 and s.max() <= 1
     # sample --per-class: ten rows, the same z down each column
     assert main(["sample", str(out / "checkpoint.npz"), "--per-class", "-n", "30", "--png", str(png), "--npz",
@@ -401,6 +443,10 @@ def test_preset_resume_sample_evaluate_end_to_end(preset, shape, tmp_path, monke
     assert png.read_bytes()[:4] == b"\x89PNG" and (tmp_path / "i.png").is_file()
     with np.load(npz) as f:
         assert f["labels"].tolist() == np.repeat(np.arange(10), 3).tolist() and len(f["samples"]) == 30
+        grid = f["samples"]
+    inputs = gan.per_class_inputs(3, np.random.default_rng(0))  # the command's seed 0
+    gan_ck, _ = gan_from_checkpoint(out / "checkpoint.npz", "cpu")
+    np.testing.assert_allclose(grid, gan_ck.generate_from(inputs), rtol=1e-6)
     # evaluate: class-balanced labels, label accuracy printed and in the JSON
     js = tmp_path / "eval.json"
     capsys.readouterr()
