@@ -172,7 +172,8 @@ PRESETS["cgan"] = Preset(
     paper="Mirza & Osindero 2014 (arXiv 1411.1784), section 4.1; docs/cgan.md",
     model="cgan_mlp",
     model_args=dict(n_classes=10, g_z_units=200, g_y_units=1000, g_units=1200, g_irange=0.05, d_x_units=240,
-                    d_x_pieces=5, d_y_units=50, d_y_pieces=5, d_units=240, d_pieces=4, d_irange=0.005, dropout=0.5),
+                    d_x_pieces=5, d_y_units=50, d_y_pieces=5, d_units=240, d_pieces=4, d_irange=0.005, g_dropout=0.5,
+                    d_dropout=0.5),
     variant="cgan", loss="non-saturating", prior="unit-cube", noise_dim=100, batch_size=100,
     optimizers={"D": _CGAN_SGD, "G": _CGAN_SGD},
     deviations=(

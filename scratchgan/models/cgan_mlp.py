@@ -37,40 +37,40 @@ __all__ = ["build", "build_generator", "build_discriminator"]
 
 
 def build_generator(n_out=784, *, noise_dim=100, n_classes=10, g_z_units=200, g_y_units=1000, g_units=1200,
-                    g_irange=0.05, dropout=0.5, output_bias=0.0, rng=None, dtype=np.float32, fast_layers=True):
+                    g_irange=0.05, g_dropout=0.5, output_bias=0.0, rng=None, dtype=np.float32, fast_layers=True):
     """G(z, y): ``(z (m, noise_dim), labels (m,))`` → samples ``(m, n_out)`` in [0, 1]."""
     L = fast if fast_layers else nn
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     kw = dict(irange=g_irange, rng=rng, dtype=dtype)
-    z_branch = L.Sequential([L.Linear(noise_dim, g_z_units, **kw), L.ReLU(), L.Dropout(dropout)])
-    y_branch = L.Sequential([L.Embedding(n_classes, g_y_units, "uniform", **kw), L.ReLU(), L.Dropout(dropout)])
+    z_branch = L.Sequential([L.Linear(noise_dim, g_z_units, **kw), L.ReLU(), L.Dropout(g_dropout)])
+    y_branch = L.Sequential([L.Embedding(n_classes, g_y_units, "uniform", **kw), L.ReLU(), L.Dropout(g_dropout)])
     return L.Sequential([
         L.Parallel([z_branch, y_branch]), L.Concat(),                      # (m, g_z_units + g_y_units)
-        L.Linear(g_z_units + g_y_units, g_units, **kw), L.ReLU(), L.Dropout(dropout),
+        L.Linear(g_z_units + g_y_units, g_units, **kw), L.ReLU(), L.Dropout(g_dropout),
         L.Linear(g_units, n_out, bias=output_bias, **kw), L.Sigmoid(),
     ])
 
 
 def build_discriminator(n_in=784, *, n_classes=10, d_x_units=240, d_x_pieces=5, d_y_units=50, d_y_pieces=5,
-                        d_units=240, d_pieces=4, d_irange=0.005, dropout=0.5, rng=None, dtype=np.float32,
+                        d_units=240, d_pieces=4, d_irange=0.005, d_dropout=0.5, rng=None, dtype=np.float32,
                         fast_layers=True):
     """D(x, y): ``(x (m, n_in), labels (m,))`` → logits ``(m, 1)``."""
     L = fast if fast_layers else nn
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     kw = dict(irange=d_irange, rng=rng, dtype=dtype)
-    x_branch = L.Sequential([L.Maxout(n_in, d_x_units, d_x_pieces, **kw), L.Dropout(dropout)])
+    x_branch = L.Sequential([L.Maxout(n_in, d_x_units, d_x_pieces, **kw), L.Dropout(d_dropout)])
     y_branch = L.Sequential([OneHot(n_classes, dtype), L.Maxout(n_classes, d_y_units, d_y_pieces, **kw),
-                             L.Dropout(dropout)])
+                             L.Dropout(d_dropout)])
     return L.Sequential([
         L.Parallel([x_branch, y_branch]), L.Concat(),                      # (m, d_x_units + d_y_units)
-        L.Maxout(d_x_units + d_y_units, d_units, d_pieces, **kw), L.Dropout(dropout),
+        L.Maxout(d_x_units + d_y_units, d_units, d_pieces, **kw), L.Dropout(d_dropout),
         L.Linear(d_units, 1, **kw),
     ])
 
 
 def build(x_shape, *, noise_dim, pixel_mean=None, rng=None, fast_layers=True, n_classes=10, g_z_units=200,
           g_y_units=1000, g_units=1200, g_irange=0.05, d_x_units=240, d_x_pieces=5, d_y_units=50, d_y_pieces=5,
-          d_units=240, d_pieces=4, d_irange=0.005, dropout=0.5):
+          d_units=240, d_pieces=4, d_irange=0.005, g_dropout=0.5, d_dropout=0.5):
     """``{"G": G, "D": D}`` for flat samples of ``x_shape = (d,)``, conditioned on ``n_classes`` labels.
 
     ``pixel_mean`` (d,), the training set's mean, sets G's output bias.
@@ -80,11 +80,11 @@ def build(x_shape, *, noise_dim, pixel_mean=None, rng=None, fast_layers=True, n_
     d = int(x_shape[0])
     bias = 0.0 if pixel_mean is None else pixel_logit_bias(pixel_mean)
     G = build_generator(d, noise_dim=noise_dim, n_classes=n_classes, g_z_units=g_z_units, g_y_units=g_y_units,
-                        g_units=g_units, g_irange=g_irange, dropout=dropout, output_bias=bias, rng=rng,
+                        g_units=g_units, g_irange=g_irange, g_dropout=g_dropout, output_bias=bias, rng=rng,
                         fast_layers=fast_layers)
     D = build_discriminator(d, n_classes=n_classes, d_x_units=d_x_units, d_x_pieces=d_x_pieces, d_y_units=d_y_units,
                             d_y_pieces=d_y_pieces, d_units=d_units, d_pieces=d_pieces, d_irange=d_irange,
-                            dropout=dropout, rng=rng, fast_layers=fast_layers)
+                            d_dropout=d_dropout, rng=rng, fast_layers=fast_layers)
     return {"G": G, "D": D}
 
 
