@@ -493,3 +493,25 @@ def test_build_gan_gives_the_conditional_variant():
     for name, shape in (("cgan", (784,)), ("cdcgan", (1, 28, 28))):
         gan = build_gan(PRESETS[name], x_shape=shape, pixel_mean=np.full(784, 0.1, np.float32), seed=0)
         assert isinstance(gan, ConditionalGAN) and gan.n_classes == 10
+
+
+def test_results_script_writes_the_table_and_grids(tmp_path, monkeypatch, capsys, shipped):
+    import importlib.util
+    import pathlib
+
+    monkeypatch.setattr(scratchgan.data, "load_dataset", lambda *a, **k: tiny_data())
+    run = tmp_path / "cgan-run"
+    assert main(["train", "--preset", "cgan", "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(run)]) == 0
+    path = pathlib.Path(__file__).parents[1] / "scripts" / "cgan_results.py"
+    spec = importlib.util.spec_from_file_location("cgan_results", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "figs"
+    script.main([str(run), "--out", str(out), "-n", "100", "--device", "cpu"])
+    table = (out / "results.md").read_text()
+    assert "| `cgan`, cgan-run | MNIST | 1 | **" in table and "132 ± 1.8" in table
+    assert (out / "cgan-run_per_class.png").read_bytes()[:4] == b"\x89PNG" and (out / "cgan-run.json").is_file()
+    plain = tmp_path / "plain"
+    assert main(["train", "--preset", "small", "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(plain)]) == 0
+    with pytest.raises(ValueError, match="reports conditional runs"):
+        script.main([str(plain), "--out", str(out)])
