@@ -6,6 +6,9 @@ Examples::
     python -m scratchgan train --out runs/paper --epochs 200 --resume
     python -m scratchgan sample runs/paper/checkpoint.npz --png grid.png --figure2 fig2.png
     python -m scratchgan evaluate runs/paper/checkpoint.npz
+    python -m scratchgan train --preset cdcgan --epochs 20 --out runs/cdcgan        # conditional (docs/cgan.md)
+    python -m scratchgan sample runs/cdcgan/checkpoint.npz --label 3 --png threes.png
+    python -m scratchgan sample runs/cdcgan/checkpoint.npz --per-class --png grid.png
 """
 
 from __future__ import annotations

@@ -296,6 +296,9 @@ def test_sampling_by_label_returns_the_asked_classes_in_order(build):
     parts = [gan.generate_from(gan.sample_inputs(len(asked[i:i + 3]), rng, labels=asked[i:i + 3]))
              for i in range(0, 7, 3)]
     np.testing.assert_allclose(batched, np.concatenate(parts), rtol=1e-6)
+    np.testing.assert_array_equal(gan.generate(7, seed=4, batch_size=3, labels=asked.tolist()), batched)  # a list
+    with pytest.raises(ValueError, match="expected one label or 7"):
+        gan.generate(7, labels=asked[:6])
     # one label for every sample
     one = gan.sample_inputs(5, np.random.default_rng(0), labels=2)
     np.testing.assert_array_equal(one["labels"], [2] * 5)

@@ -49,7 +49,8 @@ def check_labels(labels, n, n_classes, what="labels") -> np.ndarray:
 
     ``labels`` is one integer (every sample gets it) or ``n`` integers (a
     list, a NumPy or CuPy array); each in ``[0, n_classes)``. Floats (even
-    ``3.0``), booleans and strings are refused rather than rounded.
+    ``3.0``), booleans and strings are refused rather than rounded
+    (docs/cgan.md §6).
     """
     if labels is None:
         raise ValueError(f"{what}: a conditional GAN draws G(z, y) for given classes: pass one label (an integer "
@@ -173,6 +174,10 @@ class ConditionalGAN(GAN):
             raise ValueError("the cgan variant generates G(z, y): its inputs need 'labels' beside 'z'")
         z = self.device.asarray(inputs["z"], dtype=self.dtype)
         return self.G.forward((z, self.device.asarray(inputs["labels"])), train=False)
+
+    def generate(self, n, seed=0, batch_size=500, labels=None):
+        """As :meth:`GAN.generate`, ``labels`` checked once for all ``n`` samples."""
+        return super().generate(n, seed, batch_size, labels=check_labels(labels, n, self.n_classes))
 
     def sample(self, m, z=None, labels=None):
         """``m`` samples ``G(z, y)`` of the classes ``labels`` (one or ``m``) in evaluation mode."""

@@ -22,6 +22,9 @@ open filled in as the 2014 GAN's code did (docs/cgan.md §3.2 lists each)::
   pixels, no noise, no label is dropped (docs/cgan.md §3.2).
 * Initial weights as the 2014 code's: G U(±0.05), D U(±0.005), biases 0, G's
   output bias the logit of the mean training pixel (docs/paper.md §1).
+
+Samples are drawn in evaluation mode, G's dropout off; docs/cgan.md §3.3 says
+what short runs showed about this G's use of z, y and its dropout masks.
 """
 
 from __future__ import annotations
