@@ -301,6 +301,8 @@ class Trainer:
         from ..plots import save_grid
 
         x = self.gan.generate_from(self.fixed)
+        if "labels" in self.gan.needs:  # grid_inputs: one row per class, the same z down each column
+            title += "; one row per class"
         save_grid(x, os.path.join(self.out_dir, "samples", name), nrow=10, title=title)
 
     def _history_plot(self):
