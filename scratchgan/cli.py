@@ -295,7 +295,8 @@ def _cmd_sample(args) -> int:
         x = _finite_samples(gan.generate(args.n, args.seed, **conditions), args.checkpoint)
         labels = None if not conditions else np.full(args.n, args.label, dtype=np.int64)
         if conditions:
-            title = f"class {args.label} ({_class_name(config, args.label)})"
+            name = _class_name(config, args.label)
+            title = f"class {args.label}" + ("" if name == str(args.label) else f" ({name})")
     title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}" + (f"; {title}" if title else "")
     if args.png:
         if args.per_class:  # all rows, at most 40 columns
