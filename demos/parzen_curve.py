@@ -7,7 +7,9 @@ images) and plots the curve with Table 1's rows as horizontal lines::
 
     python demos/parzen_curve.py runs/paper runs/alt --every 25 --out docs/parzen_curve.png
 
-Results are cached in ``<run>/parzen.json`` so a second call only evaluates
+A conditional run (``--preset cgan``, ``cdcgan``) is scored with 1,000 samples
+of each class, the conditional GAN paper's protocol (docs/cgan.md §7), beside
+that paper's 132. Results are cached in ``<run>/parzen.json`` so a second call only evaluates
 new snapshots.
 """
 
@@ -18,16 +20,15 @@ import os
 import re
 import time
 
-import numpy as np
 
-from scratchgan.backend import default_rng
 from scratchgan.cli import run_script
 from scratchgan.data import load_dataset
 from scratchgan.metrics import parzen_evaluate
-from scratchgan.training.trainer import generator_from_checkpoint
+from scratchgan.training.trainer import gan_from_checkpoint
 
 TABLE_1 = {"adversarial nets (paper)": 225, "Deep GSN": 214, "DBN": 138, "stacked CAE": 121}
-COLORS = ("C3", "C2", "C4", "C5")
+CGAN_PAPER = 132  # Mirza & Osindero 2014, Table 1: conditional adversarial nets, 132 ± 1.8
+COLORS = ("C3", "C2", "C4", "C5", "C6")
 
 
 def main(argv=None):
@@ -63,12 +64,14 @@ def evaluate_run(run, args):
         if epoch % args.every or key in cache:
             continue
         t0 = time.perf_counter()
-        G, prior, config = generator_from_checkpoint(path, args.device)
+        gan, config = gan_from_checkpoint(path, args.device)
         if data is None:
             data = load_dataset(config.resolved().dataset, data_dir=args.data_dir or config.data_dir)
-        samples = G.forward(prior.sample(10000, default_rng(0, G.device), np.float32), train=False)
-        r = parzen_evaluate(samples, G.device.asarray(data.valid[:1000]),
-                            G.device.asarray(data.test[: args.n_test]), progress=False)
+        # the same 10,000 draws as G(prior.sample(10000, default_rng(0))); a conditional G gets 1,000 per class
+        conditions = {"labels": gan.balanced_labels(10000)} if "labels" in gan.needs else {}
+        samples = gan.generate(10000, 0, **conditions)
+        r = parzen_evaluate(samples.reshape(10000, -1), gan.device.asarray(data.valid[:1000]),
+                            gan.device.asarray(data.test[: args.n_test]), progress=False)
         cache[key] = {"epoch": epoch, "mean": r.mean, "std_err": r.std_err, "sigma": r.sigma}
         print(f"epoch {epoch:4d}: {r.mean:7.1f} ± {r.std_err:.1f}  (sigma {r.sigma:.3f}, "
               f"{time.perf_counter() - t0:.0f} s)")
@@ -96,7 +99,10 @@ def plot(curves, args):
         ax.errorbar([r["epoch"] for r in rows], [r["mean"] for r in rows],
                     yerr=[r["std_err"] for r in rows], marker="o", ms=3, color=f"C{i}", label=label)
     if datasets == ["mnist"]:  # Table 1 is about MNIST
-        for (name, value), color in zip(TABLE_1.items(), COLORS):
+        table = dict(TABLE_1)
+        if any(": cgan," in label for _, (label, _, _) in curves):
+            table["conditional adversarial nets (cGAN paper)"] = CGAN_PAPER
+        for (name, value), color in zip(table.items(), COLORS):
             ax.axhline(value, ls="--", lw=1, color=color, label=f"{name}: {value}")
     if args.real is not None:
         ax.axhline(args.real, ls=":", lw=1.5, color="k", label=f"10,000 real training images: {args.real:.0f}")

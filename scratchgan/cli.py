@@ -8,6 +8,9 @@ Examples::
     python -m scratchgan sample runs/infogan/checkpoint.npz --code c1=3,c2=-1.5 --png threes.png
     python -m scratchgan evaluate runs/paper/checkpoint.npz
     python -m scratchgan translate runs/pix2pix/checkpoint.npz edges/*.png --out translated/
+    python -m scratchgan train --preset cdcgan --epochs 20 --out runs/cdcgan        # conditional (docs/cgan.md)
+    python -m scratchgan sample runs/cdcgan/checkpoint.npz --label 3 --png threes.png
+    python -m scratchgan sample runs/cdcgan/checkpoint.npz --per-class --png grid.png
 """
 
 from __future__ import annotations
@@ -144,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--code", metavar="NAME=VALUE,...",
                    help="InfoGAN: fix latent codes, e.g. c1=3,c2=-1.5 (c1 a category 0..9; c2, c3 continuous, "
                         "trained on [-1, 1]); the codes not given are drawn")
+    s.add_argument("--label", type=int, metavar="C",
+                   help="conditional models: every sample of class C (0-9)")
+    s.add_argument("--per-class", action="store_true",
+                   help="conditional models: one row per class, the same noise down each column (-n 100: 10 "
+                        "columns); with --interpolate, row r interpolates class r")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise")
     s.add_argument("--threads", type=_positive_int, help=threads_help)
     device_arg(s)
@@ -166,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     device_arg(e)
     data_arg(e)
     e.add_argument("--threads", type=_positive_int, help=threads_help)
-    e.add_argument("--json", help="also write the result here (keys fid, is, modes, precision, recall, parzen)")
+    e.add_argument("--json", help="also write the result here (keys fid, is, modes, precision, recall, parzen, and "
+                                  "label_accuracy for a conditional model)")
     e.add_argument("--modes-png", help="save a bar plot of the judged class histogram here")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -298,21 +307,40 @@ def _cmd_sample(args) -> int:
         raise ValueError("--steps must be at least 2 (the two ends)")
     if args.figure2 and args.n < 20:
         raise ValueError("--figure2 needs -n of at least 20 (4 rows of 5 samples)")
-    conditions = {"codes": parse_codes(args.code)} if args.code is not None else {}
+    codes = parse_codes(args.code) if args.code is not None else None
     gan, config = gan_from_checkpoint(args.checkpoint, args.device)
     if "source" in gan.needs:
         raise ValueError(f"{args.checkpoint} is a {gan.variant} checkpoint: it translates images rather than "
                          f"sampling them; use: scratchgan translate {args.checkpoint} INPUT... --out DIR")
     dev = gan.device
     _threads(args, dev)
-    x = _finite_samples(gan.generate(args.n, args.seed, **conditions), args.checkpoint)
-    title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}"
+    conditions, title = _label_conditions(args, gan, config), ""
+    if codes is not None:
+        conditions["codes"] = codes
+    if args.per_class:
+        columns = args.n // gan.n_classes
+        inputs = gan.per_class_inputs(columns, default_rng(args.seed, dev))
+        x = _finite_samples(_generate_batched(gan, inputs), args.checkpoint)
+        labels = inputs["labels"]
+        title = "one row per class, the same z down each column"
+    else:
+        x = _finite_samples(gan.generate(args.n, args.seed, **conditions), args.checkpoint)
+        labels = None if args.label is None else np.full(args.n, args.label, dtype=np.int64)
+        if args.label is not None:
+            name = _class_name(config, args.label)
+            title = f"class {args.label}" + ("" if name == str(args.label) else f" ({name})")
+    title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}" + (f"; {title}" if title else "")
     if args.png:
-        save_grid(x[: min(args.n, 400)], args.png, title=title)
+        if args.per_class:  # all rows, at most 40 columns
+            shown = min(columns, 40)
+            grid = x.reshape((gan.n_classes, columns) + x.shape[1:])[:, :shown].reshape((-1,) + x.shape[1:])
+            save_grid(grid, args.png, nrow=shown, title=title)
+        else:
+            save_grid(x[: min(args.n, 400)], args.png, title=title)
         print(f"wrote {args.png}")
     if args.npz:
-        atomic_savez(args.npz, {"samples": to_numpy(x)})
-        print(f"wrote {args.npz} ({args.n} samples)")
+        atomic_savez(args.npz, {"samples": to_numpy(x), **({} if labels is None else {"labels": to_numpy(labels)})})
+        print(f"wrote {args.npz} ({len(x)} samples)")
     if args.figure2:
         data = _load_data(config.resolved().dataset, args.data_dir or config.data_dir)
         figure2(x[:20], dev.asarray(data.train), args.figure2)
@@ -320,6 +348,8 @@ def _cmd_sample(args) -> int:
     if args.interpolate:
         # Figure 3: G at evenly spaced points on the segment from z_a to z_b, one segment per row
         rng = default_rng(args.seed + 1, dev)
+        if args.per_class:  # row r: class r (mod the number of classes)
+            conditions = {"labels": np.arange(args.rows) % gan.n_classes}
         a, b = gan.sample_inputs(args.rows, rng, **conditions), gan.sample_inputs(args.rows, rng, **conditions)
         t = dev.xp.linspace(0, 1, args.steps, dtype=np.float32)[None, :, None]      # (1, steps, 1)
         z = ((1 - t) * a["z"][:, None, :] + t * b["z"][:, None, :]).reshape(args.rows * args.steps, -1)
@@ -353,6 +383,44 @@ def parse_codes(text) -> dict:
     return codes
 
 
+def _label_conditions(args, gan, config) -> dict:
+    """``sample``'s labels as conditions for :meth:`GAN.generate` (``{}`` for
+    an unconditional model), every mistake a one-line error naming the option."""
+    asked = args.label is not None or args.per_class
+    if "labels" not in gan.needs:
+        if asked:
+            raise ValueError(f"{args.checkpoint} is an unconditional model (variant {config.resolved().variant!r}): "
+                             "--label and --per-class need a conditional one (presets cgan, cdcgan)")
+        return {}
+    from .gan.cgan import check_labels
+
+    if not asked:
+        raise ValueError(f"{args.checkpoint} is a conditional GAN ({gan.n_classes} classes): give --label C for "
+                         "samples of class C, or --per-class for one row per class")
+    if args.label is not None and args.per_class:
+        raise ValueError("give --label or --per-class, not both")
+    if args.per_class:  # drawn by gan.per_class_inputs
+        if args.n < gan.n_classes:
+            raise ValueError(f"--per-class needs -n of at least {gan.n_classes} (one column of {gan.n_classes} classes)")
+        return {}
+    check_labels(args.label, 1, gan.n_classes, what="--label")
+    return {"labels": args.label}
+
+
+def _class_name(config, label):
+    from .plots import CLASS_NAMES
+
+    names = CLASS_NAMES.get(config.resolved().dataset)
+    return names[label] if names and 0 <= label < len(names) else str(label)
+
+
+def _generate_batched(gan, inputs, batch_size=500):
+    """G on a dict of inputs (every array ``n`` long) in batches: one device array."""
+    n = len(inputs["z"])
+    parts = [gan.generate_from({k: v[i:i + batch_size] for k, v in inputs.items()}) for i in range(0, n, batch_size)]
+    return gan.device.xp.concatenate(parts)
+
+
 def _repeat_conditions(inputs, steps, z):
     """Every row's conditions (labels, codes) repeated along its ``steps`` points."""
     return {k: (z if k == "z" else v.repeat(steps, axis=0)) for k, v in inputs.items()}
@@ -376,6 +444,7 @@ def _cmd_evaluate(args) -> int:
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(METRICS)}")
+    labels = None
     if args.real:
         dataset = args.dataset or "mnist"
         data = _unpaired(_load_data(dataset, args.data_dir))
@@ -388,15 +457,21 @@ def _cmd_evaluate(args) -> int:
         _threads(args, dev)
         dataset = args.dataset or config.resolved().dataset
         data = _unpaired(_load_data(dataset, args.data_dir or config.data_dir))
-        samples = gan.generate(args.n, args.seed)
         what = f"{args.n} samples of {args.checkpoint}"
+        if "labels" in gan.needs:  # class-balanced, as the cGAN paper's Parzen protocol (1,000 of each class)
+            labels = gan.balanced_labels(args.n)
+            samples = gan.generate(args.n, args.seed, labels=labels)
+            per = np.bincount(labels, minlength=gan.n_classes)
+            what += f" ({per.min()}" + ("" if per.min() == per.max() else f"-{per.max()}") + " per class)"
+        else:
+            samples = gan.generate(args.n, args.seed)
     judge = None
     if set(metrics) - {"parzen"}:
         from .models.judge import load_judge
 
         judge = load_judge(dataset, dev)
     r = evaluate_samples(samples, data, judge, metrics, device=dev, n_valid=args.n_valid, n_test=args.n_test,
-                         progress=not args.quiet)
+                         labels=labels if judge is not None else None, progress=not args.quiet)
     print(f"{dataset}, {what}:")
     if "fid" in r:
         print(f"  FID (judge features)    {r['fid']['value']:8.3f}   (real-data floor: {r['fid']['real_floor']:.3f}, "
@@ -410,6 +485,10 @@ def _cmd_evaluate(args) -> int:
     if "precision" in r:
         print(f"  precision / recall      {r['precision']['value']:8.3f} / {r['recall']['value']:.3f}   "
               f"(k = {r['precision']['k']})")
+    if "label_accuracy" in r:
+        acc = r["label_accuracy"]
+        print(f"  label accuracy          {acc['value']:8.4f}   (the judge's class is the label asked for; per class "
+              f"{' '.join('-' if a is None else f'{a:.2f}' for a in acc['per_class'])})")
     if "parzen" in r:
         p = r["parzen"]
         print(f"  Parzen log-likelihood {p['mean']:.1f} ± {p['std_err']:.1f} (sigma = {p['sigma']:.4f}; "

@@ -291,6 +291,59 @@ PRESETS["pix2pix-encdec"] = replace(
     model_args={**PRESETS["pix2pix"].model_args, "skips": False},
     deviations=PRESETS["pix2pix"].deviations + ("The paper's encoder-decoder (Figure 5, Table 3): the U-Net "
                                                 "with its skip connections severed.",))
+_CGAN_SGD = dict(name="sgd", lr=0.1, lr_decay=1.00004, min_lr=1e-6, momentum=0.5, final_momentum=0.7,
+                 momentum_saturate=250)
+
+PRESETS["cgan"] = Preset(
+    summary="the conditional GAN paper's MNIST model: G(z, y) and D(x, y), MLPs with maxout D, dropout, momentum SGD",
+    paper="Mirza & Osindero 2014 (arXiv 1411.1784), section 4.1; docs/cgan.md",
+    model="cgan_mlp",
+    model_args=dict(n_classes=10, g_z_units=200, g_y_units=1000, g_units=1200, g_irange=0.05, d_x_units=240,
+                    d_x_pieces=5, d_y_units=50, d_y_pieces=5, d_units=240, d_pieces=4, d_irange=0.005, g_dropout=0.5,
+                    d_dropout=0.5),
+    variant="cgan", loss="non-saturating", prior="unit-cube", noise_dim=100, batch_size=100,
+    optimizers={"D": _CGAN_SGD, "G": _CGAN_SGD},
+    deviations=(
+        "Algorithm 1 with k = 1 and the non-saturating G loss -log D(G(z|y)|y): the paper states neither its "
+        "update order nor its G loss.",
+        "G's fakes get the real minibatch's labels (in D's step and the following G step), so y follows the "
+        "data's class frequencies in both terms of the value function; the paper does not say.",
+        "Dropout 0.5 on the output of every hidden layer of G and D, none on pixels, noise or labels; the paper "
+        "says only 'dropout with probability 0.5 ... to both the generator and discriminator'.",
+        "Initial weights as the 2014 GAN code (G uniform +-0.05, D +-0.005, biases 0, G's output bias the logit "
+        "of the mean pixel); the paper gives none.",
+        "Momentum rises linearly from 0.5 to 0.7 by epoch 250 (the 2014 code's schedule); the paper says only "
+        "'increased up to 0.7'.",
+        "The learning rate is divided by 1.00004 after every update as printed (10x faster than the 2014 code's "
+        "1.000004): it reaches the 1e-6 floor after about 288k updates, 576 epochs.",
+        "G's label layer (y one-hot -> 1000) is an embedding, the rows of the one-hot layer's weights with its "
+        "bias folded in: the same functions.",
+        "Training runs for the epochs asked; the paper stopped at the best validation log-likelihood.",
+    ))
+
+PRESETS["cdcgan"] = Preset(
+    summary="conditional DCGAN at 28x28: the dcgan networks with the label beside every layer (one-hot and "
+            "label maps), Adam",
+    paper="Radford, Metz & Chintala 2016 and their conditional MNIST code (Newmu/dcgan_code "
+          "mnist/train_cond_dcgan.py); docs/cgan.md section 5",
+    model="cdcgan",
+    model_args=dict(n_classes=10, g_channels=(128, 64), d_channels=(64, 128), std=0.02, slope=0.2),
+    variant="cgan", loss="non-saturating", prior="uniform", noise_dim=100, batch_size=128,
+    optimizers={"D": dict(name="adam", lr=2e-4, betas=(0.5, 0.999)), "G": dict(name="adam", lr=2e-4, betas=(0.5, 0.999))},
+    deviations=(
+        "The dcgan preset's networks (G 128 -> 64 -> 1 channels, D 64 -> 128, 4x4 kernels, biases kept) with the "
+        "one-hot label concatenated before every layer with weights, as label maps beside feature maps; the "
+        "authors' conditional MNIST nets add a 1024-unit fully connected layer to G and D and use 5x5 kernels "
+        "without biases.",
+        "Adam 2e-4, beta1 0.5, batch 128 at a constant rate, as the dcgan preset; the authors' code adds L2 weight "
+        "decay 2.5e-5 and decays the rate linearly to 0 over a second 100 epochs.",
+        "Algorithm 1 with k = 1: every minibatch updates D, then G; the authors' code updates only one of them "
+        "per minibatch, in turn.",
+        "Batch normalisation samples with running statistics (evaluation mode); the authors' code used batch "
+        "statistics also when sampling.",
+        "G's fakes get the real minibatch's labels, as in the authors' code; z is uniform on [-1, 1] in 100 "
+        "dimensions and G's output a sigmoid on [0, 1], as there.",
+    ))
 
 #: What a run may override on top of its preset (``None``: the preset's value).
 OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")

@@ -7,6 +7,7 @@
 * :mod:`~scratchgan.gan.r1` — R1's penalty on real data;
 * :mod:`~scratchgan.gan.infogan` — InfoGAN: noise and codes, Q's information term in both steps;
 * :mod:`~scratchgan.gan.pix2pix` — pix2pix's paired translation (cGAN + λ·L1);
+* :mod:`~scratchgan.gan.cgan` — the conditional GAN: G(z, y) and D(x, y);
 * :mod:`~scratchgan.gan.priors` — noise priors ``p_z``;
 * :mod:`~scratchgan.gan.batch` — what a minibatch carries;
 * :mod:`~scratchgan.gan.registry` — ``name → variant``.
@@ -14,6 +15,7 @@
 
 from .algorithm1 import GAN  # noqa: F401
 from .batch import Batch  # noqa: F401
+from .cgan import ConditionalGAN  # noqa: F401
 from .infogan import InfoGAN  # noqa: F401
 from .pix2pix import Pix2Pix  # noqa: F401
 from .priors import PRIORS, NoisePrior  # noqa: F401

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["NoisePrior", "PRIORS"]
 
-PRIORS = ("uniform-sqrt3", "uniform", "normal")
+PRIORS = ("uniform-sqrt3", "uniform", "unit-cube", "normal")
 
 
 class NoisePrior:
@@ -17,6 +17,8 @@ class NoisePrior:
     * ``"uniform-sqrt3"``: U[−√3, √3] per dimension (zero mean, unit
       variance), what the authors' MNIST code used (docs/paper.md §1);
     * ``"uniform"``: U[−1, 1];
+    * ``"unit-cube"``: U[0, 1], "uniform … within the unit hypercube", the
+      conditional GAN paper's prior (docs/cgan.md §3);
     * ``"normal"``: N(0, 1).
     """
 
@@ -33,8 +35,10 @@ class NoisePrior:
         dtype = np.dtype(dtype).type
         if self.kind == "normal":
             return rng.standard_normal(shape, dtype=dtype)
-        half = math.sqrt(3.0) if self.kind == "uniform-sqrt3" else 1.0
         u = rng.random(shape, dtype=dtype)  # U[0, 1)
+        if self.kind == "unit-cube":
+            return u
+        half = math.sqrt(3.0) if self.kind == "uniform-sqrt3" else 1.0
         return u * dtype(2 * half) - dtype(half)
 
     def __repr__(self):

@@ -33,7 +33,8 @@ def evaluate_samples(samples, data, judge=None, metrics=METRICS, *, labels=None,
     data : scratchgan.data.Dataset (its ``train``, ``valid``, ``test`` images)
     judge : the dataset's judge (:func:`scratchgan.models.judge.load_judge`); only Parzen runs without one
     metrics : which of :data:`METRICS` to compute
-    labels : the labels conditional samples were drawn for (adds ``label_accuracy``)
+    labels : the labels conditional samples were drawn for (adds ``label_accuracy``: overall, and per
+        class, ``None`` for a class never asked for)
     device : where the real images go (default: the judge's)
     k : neighbours for precision and recall
     n_ref : real test (and training) images the judged metrics use
@@ -85,7 +86,12 @@ def evaluate_samples(samples, data, judge=None, metrics=METRICS, *, labels=None,
         out["recall"] = {"value": r, "k": k, "reference": f"{len(test)} test images"}
         seconds["pr"] = time.perf_counter() - t0
     if labels is not None:
-        out["label_accuracy"] = {"value": label_accuracy(logits, labels)}
+        labels = np.asarray(to_numpy(labels))
+        value = label_accuracy(logits, labels)
+        right = logits.argmax(axis=1) == labels
+        out["label_accuracy"] = {"value": value,
+                                 "per_class": [float(right[labels == c].mean()) if (labels == c).any() else None
+                                               for c in range(logits.shape[1])]}
     if "parzen" in metrics:
         t0 = time.perf_counter()
         valid, scored = data.valid[:n_valid], data.test[:n_test]

@@ -6,6 +6,8 @@
 * ``infogan`` — InfoGAN's G, and D and Q on one shared trunk (:mod:`~scratchgan.models.infogan`);
 * ``pix2pix`` — Isola et al.'s U-Net G and PatchGAN D at 32×32 (:mod:`~scratchgan.models.pix2pix`,
   :mod:`~scratchgan.models.unet`, :mod:`~scratchgan.models.patchgan`);
+* ``cgan_mlp`` — Mirza & Osindero's conditional MNIST G(z, y) and D(x, y) (:mod:`~scratchgan.models.cgan_mlp`);
+* ``cdcgan`` — the dcgan networks with the label beside every layer (:mod:`~scratchgan.models.cdcgan`);
 * the judge classifier, which scores samples, is :mod:`~scratchgan.models.judge`.
 
 A builder is called as ``build(x_shape, noise_dim=…, pixel_mean=…, rng=…,
@@ -16,13 +18,13 @@ keyword arguments exactly. ``build.layout`` says how it wants the data:
 
 import numpy as np
 
-from . import dcgan, infogan, paper_mlp, pix2pix, wgan_conv  # noqa: F401
+from . import cdcgan, cgan_mlp, dcgan, infogan, paper_mlp, pix2pix, wgan_conv  # noqa: F401
 
 __all__ = ["MODELS", "get_model", "sample_shape"]
 
 #: name → builder
-MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build, "wgan_conv": wgan_conv.build, "infogan": infogan.build,
-          "pix2pix": pix2pix.build}
+MODELS = {"paper_mlp": paper_mlp.build, "dcgan": dcgan.build, "cgan_mlp": cgan_mlp.build, "cdcgan": cdcgan.build,
+          "wgan_conv": wgan_conv.build, "infogan": infogan.build, "pix2pix": pix2pix.build}
 
 
 def get_model(name):

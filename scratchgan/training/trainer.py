@@ -146,7 +146,12 @@ class Trainer:
                 raise ValueError(f"the {self.preset.variant!r} variant needs {name} in its batches, and the "
                                  f"{data.name} dataset has no train_{name}")
             values = np.asarray(values)
-            values = values.astype(np.int64) if name == "labels" else values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
+            if name == "labels":  # checked here, on the host, once: never inside a step on the GPU
+                from ..gan.cgan import check_labels
+
+                values = check_labels(values, len(values), self.gan.n_classes, f"the {data.name} train_labels")
+            else:
+                values = values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
             self.train_extra[name] = self.device.asarray(values)
         held = getattr(data, "valid", None)
         self.valid_batch = (self.device.asarray(held[:256]).reshape((-1,) + self.x_shape)
@@ -321,6 +326,8 @@ class Trainer:
         from ..plots import save_grid
 
         x = self.gan.generate_from(self.fixed)
+        if "labels" in self.gan.needs:  # grid_inputs: one row per class, the same z down each column
+            title += "; one row per class"
         save_grid(x, os.path.join(self.out_dir, "samples", name), nrow=10, title=title)
 
     def _history_plot(self):
