@@ -5,7 +5,7 @@ With the non-saturating loss of Goodfellow et al., D's step adds::
     (γ/2) · E_{x ~ data} ‖∇ₓ D(x)‖²
 
 (D's logit's input gradient, real samples only; γ = 10 is the common
-default). Unlike WGAN-GP's penalty it needs no interpolates, no norm and no
+default; docs/wgan.md §4). Unlike WGAN-GP's penalty it needs no interpolates, no norm and no
 square root. Its gradient with respect to D's parameters comes from
 :func:`scratchgan.nn.second_order.penalty_backward`; G's step is unchanged.
 """

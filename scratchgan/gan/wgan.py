@@ -7,7 +7,7 @@ through the Kantorovich–Rubinstein dual::
 
 with the ``"wasserstein"`` loss. The paper keeps ``f`` K-Lipschitz by clipping
 every critic weight to ``[−c, c]`` after each critic update (its Algorithm 1,
-c = 0.01). That is the only step this variant changes: :meth:`d_step` clips
+c = 0.01; docs/wgan.md §1). That is the only step this variant changes: :meth:`d_step` clips
 after the update. Its statistics are the critic's mean outputs and the
 estimate ``E[f(x)] − E[f(G(z))]`` instead of D(x), D(G(z)).
 """

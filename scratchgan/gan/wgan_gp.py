@@ -10,7 +10,7 @@ paper's Algorithm 1, line 7)::
 averaged over the minibatch: the Wasserstein terms are the ``"wasserstein"``
 loss's, and the penalty's gradient with respect to every critic parameter —
 the derivative of a gradient — comes from :func:`scratchgan.nn.second_order.penalty_backward`.
-G's step is WGAN's: it never sees the penalty. The paper's defaults: λ = 10,
+G's step is WGAN's: it never sees the penalty (docs/wgan.md §2). The paper's defaults: λ = 10,
 n_critic = 5 (``k``), Adam(1e-4, β1 = 0, β2 = 0.9), no batch normalisation in
 the critic (the penalty is per sample; BN is refused).
 """

@@ -1,4 +1,5 @@
-"""Metrics in the judge's feature space: FID, Inception score, modes, precision and recall.
+"""Metrics in the judge's feature space: FID, Inception score, modes, precision and recall
+(docs/evaluation.md §2–§3).
 
 The judge (:mod:`scratchgan.models.judge`) maps an image to 128 penultimate
 features and 10 class logits. Every metric here compares generated samples with

@@ -1,7 +1,7 @@
 """DCGAN (Radford, Metz & Chintala 2016) at MNIST scale, as the paper's guidelines build it.
 
-The paper's guidelines for stable deep convolutional GANs (its §3), each
-followed here:
+The paper's guidelines for stable deep convolutional GANs (its §3; docs/dcgan.md
+§1–§2), each followed here (the choices at 28×28: docs/dcgan.md §4):
 
 * no pooling: **strided convolutions** in D and **fractionally strided
   (transposed) convolutions** in G;

@@ -1,6 +1,6 @@
 """The judge: a small convolutional classifier that scores generated images.
 
-The field judges samples in the feature space of a trained network (FID,
+The field judges samples in the feature space of a trained network (docs/evaluation.md §2; FID,
 Inception score, precision and recall). Inception-v3 needs PyTorch and a
 download; scratchgan trains its own judge with its own engine, one per
 dataset, and ships the weights with the package so that every user's numbers

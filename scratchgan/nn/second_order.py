@@ -3,7 +3,8 @@
 WGAN-GP penalises ``λ (‖∇ₓD(x̂)‖ − 1)²`` and R1 ``(γ/2)‖∇ₓD(x)‖²``: functions
 of D's *input gradient*. Their gradients with respect to D's parameters need
 the derivative of that gradient. Autodiff libraries build a second graph;
-here every layer derives its part, and :func:`penalty_backward` runs them.
+here every layer derives its part, and :func:`penalty_backward` runs them
+(docs/wgan.md §5; the traps of earlier hand-derived attempts in §6).
 
 **The recipe.** Write D as layers ``h_l = f_l(h_{l−1}; θ_l)``, ``h_0 = x``.
 The first backward pass, seeded with 1 per sample, computes the input
