@@ -180,6 +180,57 @@ def torch_conv(name):
     return step, (lambda: None)
 
 
+def preset_iteration(seed=0):
+    """One iteration of the ``dcgan`` preset itself (batch 128, the widths of
+    models/dcgan.py, Adam 2e-4): what ``train --preset dcgan`` runs."""
+    from scratchgan.presets import PRESETS, build_gan
+
+    gan = build_gan(PRESETS["dcgan"], x_shape=(1, 28, 28), steps_per_epoch=390, seed=seed, device="cpu")
+    data = np.random.default_rng(seed).random((10 * 128, 1, 28, 28), dtype=np.float32)
+    state = {"i": 0}
+
+    def next_batch():
+        i = state["i"] = (state["i"] + 1) % 10
+        return data[i * 128:(i + 1) * 128]
+
+    return (lambda: gan.iteration(next_batch)), (lambda: None)
+
+
+def torch_preset_iteration(seed=0):
+    """The same preset in PyTorch eager (same layers, BN, Adam, two passes through D)."""
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(seed)
+    T = torch.nn
+    G = T.Sequential(T.Linear(100, 6272), T.BatchNorm1d(6272), T.ReLU(), T.Unflatten(1, (128, 7, 7)),
+                     T.ConvTranspose2d(128, 64, 4, 2, 1), T.BatchNorm2d(64), T.ReLU(), T.ConvTranspose2d(64, 1, 4, 2, 1),
+                     T.Sigmoid())
+    D = T.Sequential(T.Conv2d(1, 64, 4, 2, 1), T.LeakyReLU(0.2), T.Conv2d(64, 128, 4, 2, 1), T.BatchNorm2d(128),
+                     T.LeakyReLU(0.2), T.Flatten(), T.Linear(6272, 1))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    data = torch.rand(10 * 128, 1, 28, 28)
+    state = {"i": 0}
+
+    def step():
+        i = state["i"] = (state["i"] + 1) % 10
+        x = data[i * 128:(i + 1) * 128]
+        with torch.no_grad():
+            fake = G(torch.rand(128, 100) * 2 - 1)
+        d_opt.zero_grad(set_to_none=False)
+        (F.softplus(-D(x)).mean() + F.softplus(D(fake)).mean()).backward()
+        d_opt.step()
+        for q in D.parameters():
+            q.requires_grad_(False)
+        g_opt.zero_grad(set_to_none=False)
+        F.softplus(-D(G(torch.rand(128, 100) * 2 - 1))).mean().backward()
+        g_opt.step()
+        for q in D.parameters():
+            q.requires_grad_(True)
+
+    return step, (lambda: None)
+
+
 def time_variants(variants, iterations, warmup=3, repeats=5):
     """Median ms per step of each ``{name: (step, sync)}``, timed in interleaved,
     individually warmed blocks (see benchmarks/train_step.py)."""
@@ -232,6 +283,7 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--json")
     ap.add_argument("--reference", action="store_true", help="also time the iteration with the reference layers")
+    ap.add_argument("--preset", action="store_true", help="time the dcgan preset's iteration (batch 128) instead")
     ap.add_argument("--only", choices=["scratchgan", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.only:
@@ -248,6 +300,18 @@ def main(argv=None):
         print(f"PyTorch not available ({err}): timing scratchgan only", file=sys.stderr)
 
     rows = []
+    if args.preset:
+        variants = {"scratchgan": preset_iteration()}
+        if torch_version:
+            variants["torch"] = torch_preset_iteration()
+        res = time_variants(variants, args.iterations)
+        line = f"the dcgan preset (batch 128): scratchgan {res['scratchgan']:.1f} ms/iteration, " \
+               f"{res['scratchgan'] * 390 / 6e4:.1f} min/epoch of 390 iterations"
+        if "torch" in res:
+            line += f"; PyTorch eager {res['torch']:.1f} ms ({res['torch'] * 390 / 6e4:.1f} min/epoch); " \
+                    f"ratio {res['scratchgan'] / res['torch']:.2f}"
+        print(line)
+        return res
     variants = {"scratchgan": scratchgan_iteration(device)}
     if torch_version:
         variants["torch"] = torch_iteration()
