@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint", help="checkpoint.npz, partial.npz or a G_epoch_NNNN.npz snapshot")
     s.add_argument("-n", type=_positive_int, default=100, help="number of samples")
     s.add_argument("--png", help="save a grid of (at most 400 of) the samples here")
-    s.add_argument("--npz", help="save the samples (n, 784) here")
+    s.add_argument("--npz", help="save the samples here: (n, 784) for MLP models, (n, 1, 28, 28) for "
+                                 "convolutional ones (and their labels for a conditional model)")
     s.add_argument("--figure2", help="save the paper's Figure 2 layout here (needs the training data)")
     s.add_argument("--interpolate", metavar="PNG",
                    help="save the paper's Figure 3 here: rows of G(z) along straight lines between two noise "
@@ -400,8 +401,11 @@ def _label_conditions(args, gan, config) -> dict:
     if args.label is not None and args.per_class:
         raise ValueError("give --label or --per-class, not both")
     if args.per_class:  # drawn by gan.per_class_inputs
-        if args.n < gan.n_classes:
-            raise ValueError(f"--per-class needs -n of at least {gan.n_classes} (one column of {gan.n_classes} classes)")
+        if args.n < gan.n_classes or args.n % gan.n_classes:
+            raise ValueError(f"--per-class needs -n a multiple of {gan.n_classes} (one row per class, the same "
+                             f"number of columns), got -n {args.n}")
+        if args.code is not None:
+            raise ValueError("--per-class draws a row per class; --code is for InfoGAN checkpoints")
         return {}
     check_labels(args.label, 1, gan.n_classes, what="--label")
     return {"labels": args.label}
@@ -467,9 +471,15 @@ def _cmd_evaluate(args) -> int:
             samples = gan.generate(args.n, args.seed)
     judge = None
     if set(metrics) - {"parzen"}:
-        from .models.judge import load_judge
+        from .models.judge import JudgeError, load_judge
 
-        judge = load_judge(dataset, dev)
+        try:
+            judge = load_judge(dataset, dev)
+        except JudgeError as err:
+            if args.metrics:  # asked for by name: an error
+                raise
+            metrics = ["parzen"]  # the default set: what can be computed, and why not the rest
+            print(f"scratchgan: note: {err}; computing the Parzen estimate only", file=sys.stderr)
     r = evaluate_samples(samples, data, judge, metrics, device=dev, n_valid=args.n_valid, n_test=args.n_test,
                          labels=labels if judge is not None else None, progress=not args.quiet)
     print(f"{dataset}, {what}:")

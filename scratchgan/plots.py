@@ -98,7 +98,7 @@ def plot_history(rows, path, title="training"):
         a2.set_ylim(0, 1)
         a2.set_title("discriminator outputs")
     elif "wasserstein" in rows[0]:
-        for key in ("critic_real", "critic_fake", "wasserstein", "val_wasserstein"):
+        for key in ("critic_real", "critic_fake", "wasserstein", "fixed_train_wasserstein", "val_wasserstein"):
             if key in rows[0]:
                 a2.plot(steps, [r[key] for r in rows], label=key.replace("_", " "), lw=1)
         a2.set_title("critic")

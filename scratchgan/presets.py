@@ -111,6 +111,9 @@ class Preset:
         if "source" in variant.needs and self.dataset not in TASKS:
             raise ValueError(f"the {self.variant!r} variant trains on paired images: choose a paired dataset "
                              f"({', '.join(TASKS)}), not {self.dataset!r}")
+        if "source" not in variant.needs and self.dataset in TASKS:
+            raise ValueError(f"{self.dataset!r} is a paired translation task, for the pix2pix presets; the "
+                             f"{self.variant!r} variant generates images of a dataset: choose mnist or fashion-mnist")
         losses.get(self.loss)
         if self.prior not in PRIORS:
             raise ValueError(f"unknown noise prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
@@ -174,7 +177,8 @@ PRESETS["dcgan"] = Preset(
 _CRITIC = dict(dim=32, slope=0.2)
 _WGAN_CONV = ("The WGAN-GP authors' MNIST critic (three 5x5 stride-2 convolutions, LeakyReLU, a linear "
               "output, no normalisation) with DIM = 32 (theirs: 64), and a G that starts at 7x7 and doubles twice "
-              "with 4x4 transposed convolutions (theirs: 4x4 -> 8x8 -> crop to 7x7 with 5x5 kernels).")
+              "with 4x4 transposed convolutions (theirs: 4x4 -> 8x8 -> crop to 7x7, then two more 5x5 transposed "
+              "convolutions, three in all, the middle one DIM wide).")
 
 PRESETS["wgan"] = Preset(
     summary="WGAN: a critic with weights clipped to [-0.01, 0.01], RMSProp 5e-5, 5 critic steps per G step",
@@ -201,16 +205,22 @@ PRESETS["wgan-gp-mnist"] = Preset(
     model="wgan_conv", model_args=_CRITIC, variant="wgan-gp", variant_args=dict(lam=10.0),
     loss="wasserstein", prior="normal", noise_dim=128, batch_size=50, k=5,
     optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.5, 0.9)), "G": dict(name="adam", lr=1e-4, betas=(0.5, 0.9))},
-    deviations=(_WGAN_CONV, "Trained for epochs, not the code's 200,000 generator iterations (out of reach on a CPU).",
-                "A fresh real batch for every critic step, as the code draws them."))
+    deviations=(_WGAN_CONV, "Trained for epochs, not the code's 200,000 generator iterations (out of reach on a "
+                "CPU).",))
 PRESETS["r1"] = Preset(
-    summary="R1: the non-saturating GAN with (gamma/2) E||grad D(x)||^2 on real data, gamma 10",
-    paper="Mescheder, Geiger & Nowozin 2018 (arXiv 1801.04406), the R1 regulariser",
+    summary="R1: the non-saturating GAN with (gamma/2) E||grad D(x)||^2 on real data, gamma 10, RMSProp 1e-4",
+    paper="Mescheder, Geiger & Nowozin 2018 (arXiv 1801.04406), the R1 regulariser; its code LMescheder/GAN_stability",
     model="wgan_conv", model_args=_CRITIC, variant="r1", variant_args=dict(gamma=10.0),
     loss="non-saturating", prior="normal", noise_dim=128, batch_size=64, k=1,
-    optimizers={"D": dict(name="adam", lr=1e-4, betas=(0.0, 0.99)), "G": dict(name="adam", lr=1e-4, betas=(0.0, 0.99))},
-    deviations=(_WGAN_CONV + " (R1's paper uses ResNets; these nets keep the comparison with WGAN-GP fair.)",
-                "Adam(1e-4, 0, 0.99) and one D step per G step, as the R1 paper's code configures its experiments.",))
+    optimizers={"D": dict(name="rmsprop", lr=1e-4, alpha=0.99), "G": dict(name="rmsprop", lr=1e-4, alpha=0.99)},
+    deviations=(_WGAN_CONV + " (The R1 paper's experiments use ResNets; these nets keep the comparison with "
+                "WGAN-GP fair.)",
+                "The paper's penalty (gamma/2)*E||grad D||^2 with gamma = 10; its code adds reg_param*E||grad D||^2 "
+                "with reg_param = 10, which is gamma = 20 in the paper's form.",
+                "No moving average of G's weights for sampling (the code samples from one, decay 0.999), and "
+                "128-d Gaussian noise (the code: 256-d).",
+                "RMSProp 1e-4 for both networks, as the code's configurations; one D step per G step."))
+
 _INFOGAN_ADAM = {"D": dict(name="adam", lr=2e-4, betas=(0.5, 0.999)), "G": dict(name="adam", lr=1e-3, betas=(0.5, 0.999))}
 _INFOGAN_DEVIATIONS = (
     "Q's continuous codes are Gaussians with a fixed sigma = 1 (the authors' code); the paper says only 'a "

@@ -1,8 +1,10 @@
 """The critic's Wasserstein estimate against sample quality over training (docs/wgan.md §7).
 
-For each run (WGAN, WGAN-GP, …) it reads the per-epoch estimate from
-``metrics.jsonl`` — the training estimate ``wasserstein`` and the held-out one
-``val_wasserstein`` — and scores every generator snapshot ``G_epoch_NNNN.npz``
+For each run (WGAN, WGAN-GP, …) it reads the per-epoch estimates from
+``metrics.jsonl`` — ``wasserstein`` (training batches, fresh samples),
+``fixed_train_wasserstein`` (100 fixed training images) and ``val_wasserstein``
+(100 validation images), the last two against the same fixed samples at the
+same critic — and scores every generator snapshot ``G_epoch_NNNN.npz``
 with the judge's FID (``-n`` samples against the 10,000 test images), then
 draws both against epochs::
 
@@ -41,8 +43,9 @@ def epoch_rows(run):
     for r in rows:
         if r.get("kind") == "window" and "wasserstein" in r:
             by_epoch.setdefault(r["epoch"], []).append(r)
-    return {e: {k: float(np.mean([r[k] for r in rs if k in r])) for k in ("wasserstein", "val_wasserstein")
-                if any(k in r for r in rs)} for e, rs in sorted(by_epoch.items())}
+    keys = ("wasserstein", "fixed_train_wasserstein", "val_wasserstein")
+    return {e: {k: float(np.mean([r[k] for r in rs if k in r])) for k in keys if any(k in r for r in rs)}
+            for e, rs in sorted(by_epoch.items())}
 
 
 def fid_curve(run, n, judge, test_feats, device):
@@ -81,10 +84,11 @@ def main(argv=None):
         name = os.path.basename(os.path.normpath(run))
         rows = epoch_rows(run)
         epochs = list(rows)
-        a1.plot(epochs, [rows[e]["wasserstein"] for e in epochs], color=f"C{i}", label=f"{name}: training")
-        if all("val_wasserstein" in rows[e] for e in epochs):
-            a1.plot(epochs, [rows[e]["val_wasserstein"] for e in epochs], color=f"C{i}", ls="--",
-                    label=f"{name}: held-out")
+        a1.plot(epochs, [rows[e]["wasserstein"] for e in epochs], color=f"C{i}", label=f"{name}: training batches")
+        for key, ls, what in (("fixed_train_wasserstein", ":", "fixed training images"),
+                              ("val_wasserstein", "--", "held-out images")):
+            if all(key in rows[e] for e in epochs):
+                a1.plot(epochs, [rows[e][key] for e in epochs], color=f"C{i}", ls=ls, label=f"{name}: {what}")
         curve = fid_curve(run, args.n, judge, test_feats, "cpu")
         a2.plot([c["epoch"] for c in curve], [c["fid"] for c in curve], "o-", color=f"C{i}", label=name)
     a1.set_title("critic's estimate of W(p_data, p_g)")

@@ -394,6 +394,13 @@ def test_unknown_variant_argument_dataset_and_k():
         dataclasses.replace(PAPER, k=3)
 
 
+def test_paired_tasks_only_for_translating_variants():
+    with pytest.raises(ValueError, match="'lowres2mnist' is a paired translation task"):
+        dataclasses.replace(PAPER, dataset="lowres2mnist")
+    with pytest.raises(ValueError, match="paired translation task"):
+        resolve("dcgan", dataset="edges2fashion")
+
+
 def test_unknown_override_key():
     with pytest.raises(ValueError, match=r"unknown override\(s\) \['lrr'\]"):
         resolve("paper", lrr=0.1)

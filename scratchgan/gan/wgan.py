@@ -18,28 +18,33 @@ from ..backend import get_array_module
 from .algorithm1 import GAN
 from .registry import register
 
-__all__ = ["WGAN"]
+__all__ = ["WGAN", "Critic"]
 
 
-def heldout_critic_stats(gan, x_valid, fixed):
-    """The Wasserstein estimate on held-out images against G's samples from
-    the fixed grid inputs, in evaluation mode: when it falls while the training
-    estimate rises, the critic is fitting its training images (WGAN-GP §5)."""
-    n = min(len(x_valid), len(fixed["z"]))
-    samples = gan.generate_from({k: v[:n] for k, v in fixed.items()})
-    return {"val_wasserstein": gan.D.forward(x_valid[:n], train=False).mean()
-            - gan.D.forward(samples, train=False).mean()}
+class Critic:
+    """Mixin for the variants whose D is a critic (WGAN, WGAN-GP): their
+    statistics, and the held-out diagnostic of docs/wgan.md §7."""
 
+    def d_stats(self, d_loss, a_real, a_fake):
+        """The critic's loss, its mean outputs on real and generated samples,
+        and their difference, the estimate of W(p_data, p_g)."""
+        f_real, f_fake = a_real.mean(), a_fake.mean()
+        return {"d_loss": d_loss, "critic_real": f_real, "critic_fake": f_fake, "wasserstein": f_real - f_fake}
 
-def critic_stats(d_loss, a_real, a_fake):
-    """A critic's statistics: its loss, mean output on real and generated
-    samples, and their difference, the estimate of W(p_data, p_g)."""
-    f_real, f_fake = a_real.mean(), a_fake.mean()
-    return {"d_loss": d_loss, "critic_real": f_real, "critic_fake": f_fake, "wasserstein": f_real - f_fake}
+    def heldout_stats(self, x_train, x_valid, fixed):
+        """The critic's estimate on a fixed set of *training* images and on as
+        many held-out *validation* images, both against the same samples (G on
+        the grid's fixed inputs) and at the same critic, in evaluation mode. A
+        gap that opens between the two means the critic fits its training
+        images (WGAN-GP's §5 diagnostic)."""
+        n = min(len(x_train), len(x_valid), len(fixed["z"]))
+        fake = self.D.forward(self.generate_from({k: v[:n] for k, v in fixed.items()}), train=False).mean()
+        return {"fixed_train_wasserstein": self.D.forward(x_train[:n], train=False).mean() - fake,
+                "val_wasserstein": self.D.forward(x_valid[:n], train=False).mean() - fake}
 
 
 @register("wgan")
-class WGAN(GAN):
+class WGAN(Critic, GAN):
     """Algorithm 1 with the Wasserstein loss and the critic clipped to ``[−clip, clip]``.
 
     ``schedule="authors"``: the authors' code (``martinarjovsky/WassersteinGAN``)
@@ -69,8 +74,3 @@ class WGAN(GAN):
             get_array_module(p).clip(p, -self.clip, self.clip, out=p)
         return stats
 
-    def d_stats(self, d_loss, a_real, a_fake):
-        return critic_stats(d_loss, a_real, a_fake)
-
-    def heldout_stats(self, x_valid, fixed):
-        return heldout_critic_stats(self, x_valid, fixed)

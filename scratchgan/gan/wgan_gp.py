@@ -20,13 +20,13 @@ from __future__ import annotations
 from ..nn.second_order import gradient_penalty, penalty_backward
 from .algorithm1 import GAN
 from .registry import register
-from .wgan import critic_stats, heldout_critic_stats
+from .wgan import Critic
 
 __all__ = ["WGANGP"]
 
 
 @register("wgan-gp")
-class WGANGP(GAN):
+class WGANGP(Critic, GAN):
     """Algorithm 1 with the Wasserstein loss and the gradient penalty at random interpolates."""
 
     def __init__(self, *args, loss="wasserstein", lam=10.0, **kwargs):
@@ -56,9 +56,3 @@ class WGANGP(GAN):
         stats = self.d_stats(loss_real + loss_fake + penalty, a_real, a_fake)
         stats["penalty"] = penalty
         return stats
-
-    def d_stats(self, d_loss, a_real, a_fake):
-        return critic_stats(d_loss, a_real, a_fake)
-
-    def heldout_stats(self, x_valid, fixed):
-        return heldout_critic_stats(self, x_valid, fixed)

@@ -153,9 +153,10 @@ class Trainer:
             else:
                 values = values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
             self.train_extra[name] = self.device.asarray(values)
-        held = getattr(data, "valid", None)
-        self.valid_batch = (self.device.asarray(held[:256]).reshape((-1,) + self.x_shape)
+        held = getattr(data, "valid", None)  # fixed training and validation images for held-out statistics
+        self.valid_batch = (self.device.asarray(held[:100]).reshape((-1,) + self.x_shape)
                             if held is not None and len(held) else None)
+        self.fixed_train = self.train_images[:100]
         self.epoch = 0  # epochs completed
         # the grids' inputs, the same every epoch; a translating variant gets 100 held-out sources
         grid = {}
@@ -312,7 +313,7 @@ class Trainer:
         estimate on validation images: WGAN-GP's overfitting diagnostic), if it has any."""
         if self.valid_batch is None or not hasattr(self.gan, "heldout_stats"):
             return {}
-        return {k: float(v) for k, v in self.gan.heldout_stats(self.valid_batch, self.fixed).items()}
+        return {k: float(v) for k, v in self.gan.heldout_stats(self.fixed_train, self.valid_batch, self.fixed).items()}
 
     def _log_window(self, rows, epoch, extra=None):
         keys = [k for k in rows[0] if k != "step"]
