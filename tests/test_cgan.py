@@ -475,7 +475,9 @@ def test_command_line_label_errors(tmp_path, monkeypatch, capsys):
         (["sample", ck, "--png", png, "--label", "10"], "--label: label 10 is out of range: the model has 10 classes"),
         (["sample", ck, "--png", png, "--label", "-2"], "label -2 is out of range"),
         (["sample", ck, "--png", png, "--label", "1", "--per-class"], "give --label or --per-class, not both"),
-        (["sample", ck, "--png", png, "--per-class", "-n", "5"], "--per-class needs -n of at least 10"),
+        (["sample", ck, "--png", png, "--per-class", "-n", "5"], "--per-class needs -n a multiple of 10"),
+        (["sample", ck, "--png", png, "--per-class", "-n", "15"], "got -n 15"),
+        (["sample", ck, "--png", png, "--per-class", "--code", "c1=1"], "--code is for InfoGAN"),
         (["sample", str(plain / "checkpoint.npz"), "--png", png, "--label", "1"], "is an unconditional model"),
         (["sample", str(plain / "checkpoint.npz"), "--png", png, "--per-class"], "is an unconditional model"),
     ):
