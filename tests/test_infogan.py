@@ -264,8 +264,12 @@ def test_majority_and_one_to_one_differ_when_two_categories_share_a_digit():
 
 
 def test_matching_refuses_bad_input():
-    with pytest.raises(ValueError, match="integers in 0..9"):
+    with pytest.raises(ValueError, match=r"pred \(the categories\): label 10 is out of range: 10 classes, 0..9"):
         confusion_matrix(np.array([10]), np.array([1]), 10, 10)
+    with pytest.raises(ValueError, match="labels: label -1 is out of range"):
+        confusion_matrix(np.array([1]), np.array([-1]), 10, 10)
+    with pytest.raises(ValueError, match="integer labels"):
+        confusion_matrix(np.array([1]), np.array([1.0]), 10, 10)
     with pytest.raises(ValueError, match="same length"):
         confusion_matrix(np.array([1, 2]), np.array([1]), 10, 10)
     with pytest.raises(ValueError, match="K <= C"):

@@ -26,9 +26,10 @@ wrong label is a fake to D, so G must honour the label.
 Networks: ``G`` takes the tuple ``(z, labels)``, ``D`` the tuple ``(x, labels)``
 (:mod:`scratchgan.models.cgan_mlp`, :mod:`scratchgan.models.cdcgan`); their
 backward returns ``(dx, None)``: labels get no gradient. Labels are integer
-arrays ``(m,)`` in ``[0, n_classes)``, checked where they enter — a batch on
-the CPU, :meth:`ConditionalGAN.sample_inputs`, the command line — not inside a
-step on the GPU (the check would wait for the device).
+arrays ``(m,)`` in ``[0, n_classes)``, checked by
+:func:`scratchgan.nn.layers.check_label_array` — the range on the host, where
+they enter (:func:`check_labels`: the user's labels, the command line, the
+dataset), not inside a step on the GPU (reading it would wait for the device).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
-from ..models.conditioning import check_label_array
+from ..nn.layers import check_label_array
 from .algorithm1 import GAN
 from .registry import register
 
@@ -47,32 +48,22 @@ def check_labels(labels, n, n_classes, what="labels") -> np.ndarray:
     """``labels`` for ``n`` samples as a host int64 array ``(n,)``, or a
     ValueError saying what is wrong with them.
 
-    ``labels`` is one integer (every sample gets it) or ``n`` integers (a
-    list, a NumPy or CuPy array); each in ``[0, n_classes)``. Floats (even
-    ``3.0``), booleans and strings are refused rather than rounded
-    (docs/cgan.md §6).
+    The way in for labels from outside (the user, the command line, a
+    dataset): one integer (every sample gets it) or ``n`` integers (a list, a
+    NumPy or CuPy array, moved to the host so that the range is always read),
+    then :func:`scratchgan.nn.layers.check_label_array`, the check every label
+    layer makes: floats (even ``3.0``), booleans and strings are refused
+    rather than rounded (docs/cgan.md §6).
     """
     if labels is None:
         raise ValueError(f"{what}: a conditional GAN draws G(z, y) for given classes: pass one label (an integer "
                          f"in 0..{n_classes - 1}) or one per sample")
-    a = np.asarray(to_numpy(labels) if hasattr(labels, "__cuda_array_interface__") else labels)
-    if a.dtype.kind not in "iu":
-        raise ValueError(f"{what} must be integers (class numbers 0..{n_classes - 1}), got "
-                         f"{'booleans' if a.dtype.kind == 'b' else a.dtype}: {_preview(a)}")
-    if a.ndim == 0:
-        a = np.full(n, int(a), dtype=np.int64)
-    if a.shape != (n,):
+    a = to_numpy(labels)
+    if a.ndim == 0 and a.dtype.kind in "iu":
+        a = np.full(n, a, dtype=np.int64)
+    if a.dtype.kind in "iu" and a.shape != (n,):
         raise ValueError(f"{what}: expected one label or {n} (one per sample), got shape {a.shape}")
-    if a.size and (a.min() < 0 or a.max() >= n_classes):
-        bad = a[(a < 0) | (a >= n_classes)]
-        raise ValueError(f"{what}: label {int(bad[0])} is out of range: the model has {n_classes} classes, "
-                         f"0..{n_classes - 1}")
-    return a.astype(np.int64)
-
-
-def _preview(a):
-    text = np.array2string(a.ravel()[:5], separator=", ")
-    return text if a.size <= 5 else text[:-1] + ", …]"
+    return check_label_array(a, n_classes, what).astype(np.int64)
 
 
 def label_classes(*nets) -> int:

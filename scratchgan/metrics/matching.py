@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.layers import check_label_array
+
 __all__ = ["confusion_matrix", "best_assignment", "matched_error"]
 
 
 def confusion_matrix(pred, labels, n_categories, n_classes):
     """``N[k, d]`` = the number of samples with category ``pred = k`` and class ``labels = d``.
 
-    Parameters: pred, labels — integer arrays (n,). Returns: int64 (n_categories, n_classes).
+    Parameters: pred, labels — integer arrays (n,), checked as every label in
+    scratchgan is (:func:`scratchgan.nn.layers.check_label_array`). Returns:
+    int64 (n_categories, n_classes).
     """
     pred, labels = np.asarray(pred), np.asarray(labels)
     if pred.shape != labels.shape or pred.ndim != 1 or pred.size == 0:
         raise ValueError(f"confusion_matrix: pred {pred.shape} and labels {labels.shape} must be two "
                          "non-empty vectors of the same length")
-    for name, a, n in (("pred", pred, n_categories), ("labels", labels, n_classes)):
-        if a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= n:
-            raise ValueError(f"confusion_matrix: {name} must be integers in 0..{n - 1}")
+    check_label_array(pred, n_categories, "confusion_matrix: pred (the categories)")
+    check_label_array(labels, n_classes, "confusion_matrix: labels")
     flat = pred.astype(np.int64) * n_classes + labels.astype(np.int64)
     return np.bincount(flat, minlength=n_categories * n_classes).reshape(n_categories, n_classes)
 
