@@ -249,8 +249,7 @@ class InfoGAN(GAN):
         or ``n`` of them); the others are drawn. c1 must be an integer in
         0..K−1; continuous codes may go beyond the training range [−1, 1]
         (the paper's Figure 2 shows −2..2)."""
-        if any(v is not None for v in conditions.values()):
-            raise ValueError(f"the infogan variant takes codes, not {', '.join(sorted(conditions))}")
+        self.refuse_conditions(conditions, "is conditioned on its codes (c1, c2, …)")
         dtype = self.dtype if rng is not None and not isinstance(rng, np.random.Generator) else np.float32
         return self._draw(n, rng, dtype, codes)
 
