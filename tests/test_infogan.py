@@ -298,6 +298,8 @@ def test_sample_inputs_fix_the_codes_given_and_draw_the_rest():
     assert set(a) == {"z", "c1", "c2", "c3"} and a["z"].shape == (200, NOISE)
     assert set(np.unique(a["c1"])) == set(range(K)) and a["c1"].dtype == np.int64
     assert -1 <= a["c2"].min() < -0.9 and 0.9 < a["c2"].max() <= 1
+    edge = gan.sample_inputs(2, rng, codes={"c2": 1000.0, "c3": np.array([-1000.0, 2.0])})     # the limit itself
+    assert edge["c2"].tolist() == [1000.0] * 2 and np.isfinite(gan.generate_from(edge)).all()
     b = gan.sample_inputs(50, rng, codes={"c1": 2, "c3": -1.5})
     assert (b["c1"] == 2).all() and (b["c3"] == -1.5).all() and np.unique(b["c2"]).size == 50
     c = gan.sample_inputs(3, rng, codes={"c1": np.array([0, 1, 2])})
@@ -315,6 +317,9 @@ def test_sample_inputs_fix_the_codes_given_and_draw_the_rest():
     ({"c1": 1.5}, "integer in 0..2, got 1.5"),
     ({"c2": "left"}, "must be a number"),
     ({"c2": float("nan")}, "finite"),
+    ({"c2": 1e40}, r"code c2 must lie within ±1000 \(it was trained on \[-1, 1\]\), got 1e\+40"),
+    ({"c3": -1000.5}, "code c3 must lie within ±1000"),
+    ({"c2": np.array([0.0, 2.0, 3e38, 0.0, 1.0])}, "within ±1000 .*, got 3e\\+38"),
     ({"c2": np.zeros(4)}, "4 values for 5 samples"),
     ({"c2": np.zeros((5, 1))}, "must be a number"),
 ])
@@ -415,7 +420,7 @@ def test_infogan_preset_resume_sample_codes_and_scripts_end_to_end(tmp_path, mon
                  str(tmp_path / "i.png"), "--rows", "2", "--steps", "3", "--device", "cpu"]) == 0
     capsys.readouterr()
     for code, message in [("c1=10", "integer in 0..9, got 10"), ("c7=1", "unknown code 'c7'"),
-                          ("c2=x", "is not a number")]:
+                          ("c2=x", "is not a number"), ("c2=1e40", "code c2 must lie within ±1000")]:
         assert main(["sample", str(out / "checkpoint.npz"), "--code", code, "--png", str(tmp_path / "b.png"),
                      "--device", "cpu"]) == 2
         err = capsys.readouterr().err
