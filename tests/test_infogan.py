@@ -4,6 +4,8 @@ matched classification error, the codes on the command line, the preset end to e
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import json
 import math
 import os
 import warnings
@@ -261,6 +263,31 @@ def test_majority_and_one_to_one_differ_when_two_categories_share_a_digit():
     assert r["confusion"] == [[5, 1], [4, 0]]
     assert r["mapping_majority"] == [0, 0] and r["error_majority"] == pytest.approx(0.1)
     assert sorted(r["mapping"]) == [0, 1] and r["error"] == pytest.approx(0.5)
+
+
+def test_more_categories_than_classes_match_each_class_to_its_own_category(monkeypatch, capsys):
+    """K = 3 categories, C = 2 classes: each class gets one category, the
+    images of the category left over are errors; the script prints it."""
+    labels = np.array([0] * 6 + [1] * 4)
+    pred = np.array([0] * 4 + [2] * 2 + [1] * 3 + [2])   # class 0 split over categories 0 and 2
+    r = matched_error(pred, labels, 3, 2)
+    assert r["confusion"] == [[4, 0], [0, 3], [2, 1]]
+    assert r["mapping"] == [0, 1, None] and r["error"] == pytest.approx(0.3)   # 4 + 3 of 10 matched
+    assert r["mapping_majority"] == [0, 1, 0] and r["error_majority"] == pytest.approx(0.1)
+    assert json.loads(json.dumps(r)) == r
+    rs = np.random.default_rng(0)                 # against every injective class → category map
+    for _ in range(5):
+        labels, pred = rs.integers(0, 3, 60), rs.integers(0, 5, 60)
+        N = confusion_matrix(pred, labels, 5, 3)
+        best = max(sum(N[k, d] for d, k in enumerate(ks)) for ks in itertools.permutations(range(5), 3))
+        assert matched_error(pred, labels, 5, 3)["error"] == pytest.approx(1 - best / 60)
+    with pytest.raises(ValueError, match="up to 16 categories and classes, got 20 categories"):
+        matched_error(np.array([19]), np.array([1]), 20, 10)
+    script = load_script("infogan_error")
+    monkeypatch.setattr(script, "c1_error", lambda *a, **k: {**matched_error(pred, labels, 5, 3), "what": "x"})
+    script.main(["run/checkpoint.npz"])
+    out = capsys.readouterr().out
+    assert "category 0..4 (one to one)" in out and " - " in out and "matched to no digit" in out
 
 
 def test_matching_refuses_bad_input():

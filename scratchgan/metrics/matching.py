@@ -11,6 +11,10 @@ category ``k``:
   left without one), so this error can only be lower;
 * **one-to-one** (the assignment problem, which the Hungarian algorithm
   solves): a permutation ``π`` of the classes maximising ``Σ_k N[k, π(k)]``.
+  With more categories than classes (K > C) each class gets its own
+  category instead, and the images of the K − C categories left over count
+  as errors: a model that splits a class over two categories is charged for
+  the smaller part.
 
 The error is ``1 − (matched images) / (all images)``. The assignment is
 solved exactly by dynamic programming over the subsets of classes already
@@ -91,17 +95,29 @@ def best_assignment(score):
 def matched_error(pred, labels, n_categories=10, n_classes=10) -> dict:
     """The error of categories ``pred`` as a classifier of ``labels``, after matching.
 
-    Returns a dict: ``error`` (one-to-one matching, needs n_categories ≤
-    n_classes), ``error_majority``, ``mapping`` and ``mapping_majority``
-    (the class of each category), ``confusion`` (n_categories, n_classes)
-    and ``n``.
+    Returns a dict: ``error`` (one-to-one matching: each category its own
+    class, or with more categories than classes each class its own category,
+    the images in the others counted as errors), ``error_majority``,
+    ``mapping`` and ``mapping_majority`` (the class of each category; in
+    ``mapping`` None for a category matched to no class), ``confusion``
+    (n_categories, n_classes) and ``n``.
     """
     N = confusion_matrix(pred, labels, n_categories, n_classes)
+    if max(n_categories, n_classes) > 16:
+        raise ValueError(f"matched_error: the one-to-one matching is solved exactly for up to 16 categories and "
+                         f"classes, got {n_categories} categories and {n_classes} classes")
     n = int(N.sum())
     majority = N.argmax(axis=1)
     out = {"n": n, "confusion": N.tolist(), "mapping_majority": majority.tolist(),
            "error_majority": 1.0 - float(N.max(axis=1).sum()) / n}
     if n_categories <= n_classes:
-        cols = best_assignment(N)
-        out.update(mapping=cols.tolist(), error=1.0 - float(N[np.arange(n_categories), cols].sum()) / n)
+        cols = best_assignment(N)                   # category k → class cols[k]
+        mapping, matched = cols.tolist(), N[np.arange(n_categories), cols].sum()
+    else:
+        rows = best_assignment(N.T)                 # class d → category rows[d]; the other categories → none
+        mapping = [None] * n_categories
+        for d, k in enumerate(rows.tolist()):
+            mapping[k] = d
+        matched = N[rows, np.arange(n_classes)].sum()
+    out.update(mapping=mapping, error=1.0 - float(matched) / n)
     return out
