@@ -68,7 +68,7 @@ def main(argv=None):
         print("  (more categories than digits: '-' marks a category matched to no digit; its images count as errors)")
     print(f"  confusion (rows: categories, columns: digits 0..{len(r['confusion'][0]) - 1}):")
     for k, row in enumerate(r["confusion"]):
-        print(f"    c1={k}  " + " ".join(f"{v:5d}" for v in row))
+        print(f"    c1={k:<{len(str(last))}}  " + " ".join(f"{v:5d}" for v in row))
     print(f"  [{time.perf_counter() - t0:.1f} s]")
     if args.json:
         atomic_write_text(args.json, json.dumps(r, indent=1) + "\n")
