@@ -77,6 +77,12 @@ def test_softmax_cross_entropy_extreme_logits_are_finite():
     np.testing.assert_allclose(g, [[0.5, -0.5, 0], [0, 0, 0]], atol=1e-6)
     with pytest.raises(ValueError, match="integer labels"):
         losses.softmax_cross_entropy(a, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="softmax_cross_entropy: label 3 is out of range: 3 classes"):
+        losses.softmax_cross_entropy(a, np.array([0, 3]))           # its one-hot row would be all zeros
+    with pytest.raises(ValueError, match="label -1 is out of range"):
+        losses.softmax_cross_entropy(a, np.array([-1, 0]))
+    with pytest.raises(ValueError, match="2 rows of logits but 3 labels"):
+        losses.softmax_cross_entropy(a, np.array([0, 1, 2]))
 
 
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), seed=st.integers(0, 2**31))
