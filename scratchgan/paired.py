@@ -49,15 +49,21 @@ EDGE_THRESHOLD = 1.0
 LOWRES = 7
 
 
-def sobel_magnitude(images):
+def sobel_magnitude(images, border="zero"):
     """The Sobel gradient magnitude of each image, by slicing (no per-pixel loop).
 
-    Parameters: images (N, H, W). Returns: (N, H, W) float32, the pixels
-    beyond the border taken as 0 (the datasets' background)::
+    Parameters: images (N, H, W); border, what lies beyond the border:
+    ``"zero"`` (the datasets' black background: a whole 28×28 digit, as the
+    edge maps are drawn) or ``"replicate"`` (each border pixel repeated, so
+    the border of a crop is no edge: a flat grey image has no gradient at
+    all; the sharpness metric). Returns: (N, H, W) float32::
 
         gx = [−1 0 1; −2 0 2; −1 0 1] ⋆ x,   gy = gxᵀ-kernel ⋆ x,   |∇| = √(gx² + gy²)
     """
-    p = np.pad(np.asarray(images, dtype=np.float32), ((0, 0), (1, 1), (1, 1)))
+    modes = {"zero": "constant", "replicate": "edge"}
+    if border not in modes:
+        raise ValueError(f"sobel_magnitude: border must be 'zero' or 'replicate', got {border!r}")
+    p = np.pad(np.asarray(images, dtype=np.float32), ((0, 0), (1, 1), (1, 1)), mode=modes[border])
     up, mid, down = p[:, :-2], p[:, 1:-1], p[:, 2:]                 # rows i−1, i, i+1
     gx = (up[..., 2:] + 2 * mid[..., 2:] + down[..., 2:]) - (up[..., :-2] + 2 * mid[..., :-2] + down[..., :-2])
     gy = (down[..., :-2] + 2 * down[..., 1:-1] + down[..., 2:]) - (up[..., :-2] + 2 * up[..., 1:-1] + up[..., 2:])

@@ -329,6 +329,12 @@ PRESETS["cgan"] = Preset(
         "G's label layer (y one-hot -> 1000) is an embedding, the rows of the one-hot layer's weights with its "
         "bias folded in: the same functions.",
         "Training runs for the epochs asked; the paper stopped at the best validation log-likelihood.",
+        "Samples are drawn with G's dropout off (evaluation mode); the paper does not say. Early in training "
+        "this G draws its variety from its dropout masks, so evaluation-mode samples vary little (docs/cgan.md "
+        "section 3.3).",
+        "Trained on MNIST training images 0-49,999 and validated on 50,000-59,999 (the 2014 code's split); the "
+        "paper names no split.",
+        "D's loss is Algorithm 1's sum -log D(x|y) - log(1 - D(G(z|y)|y)), without a factor 0.5.",
     ))
 
 PRESETS["cdcgan"] = Preset(

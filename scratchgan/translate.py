@@ -16,8 +16,15 @@ input's side::
 
 Anything else — another size or shape, colour, transparency, values outside
 [0, 1], NaN, an unreadable file — is an error naming the file, before
-anything is written. pix2pix's noise is dropout, kept on at test: ``seed``
-picks it, so the same seed (and batch size) gives the same translations.
+anything is written.
+
+pix2pix's noise is dropout, kept on at test: ``seed`` picks it. Every file is
+translated on its own, G's generator re-seeded with ``seed`` before it, so a
+file's translation depends only on the seed and the file — not on which other
+files are translated with it, nor in what order. Within a ``.npy`` batch the
+dropout masks are drawn for the whole batch (in chunks of ``batch_size``), so
+image ``i`` gets the ``i``-th masks: the same seed, file and batch size give
+the same translations.
 """
 
 from __future__ import annotations
@@ -55,9 +62,10 @@ def read_png(path) -> np.ndarray:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise ValueError(f"{path}: not a readable PNG file ({err})") from None
-    img = np.asarray(img, dtype=np.float32)
-    if img.dtype.kind == "u":        # matplotlib gives floats for PNG; be safe
+    img = np.asarray(img)
+    if img.dtype.kind == "u":        # matplotlib returns PNGs as floats in [0, 1]; integers are scaled to it
         img = img / np.float32(np.iinfo(img.dtype).max)
+    img = img.astype(np.float32)
     if img.ndim == 3 and img.shape[2] in (2, 4):         # gray + alpha, RGBA
         if not np.all(img[..., -1] == 1):
             raise ValueError(f"{path}: the image has transparency; give an opaque grayscale PNG")
@@ -129,23 +137,24 @@ def read_inputs(paths, side) -> list:
 
 
 def translate_items(gan, items, *, seed=0, batch_size=500) -> list:
-    """G's translations of every item, each ``(k, side, side)`` in [0, 1] at its input's side."""
+    """G's translations of every item, each ``(k, side, side)`` in [0, 1] at its input's side.
+
+    Each item on its own, G's dropout re-seeded with ``seed`` first: an
+    item's translation depends on the seed and the item alone, not on the
+    other items or their order (see the module docstring).
+    """
     channels, side = gan.source_shape[0], gan.source_shape[-1]
     if channels != 1:
         raise ValueError(f"this model translates {channels}-channel images; translate reads grayscale files")
-    padded = [np.pad(it.images, ((0, 0), (PAD, PAD), (PAD, PAD))) if it.images.shape[-1] != side else it.images
-              for it in items]
-    sources = np.concatenate(padded)[:, None]                      # (n, 1, side, side)
-    gan.seed(seed)
-    out = np.asarray(to_numpy(gan.generate(len(sources), seed, batch_size, source=sources)))[:, 0]
-    if not np.all(np.isfinite(out)):
-        raise ValueError("the translations are not finite (a checkpoint with NaN or inf weights?)")
-    results, start = [], 0
+    results = []
     for it in items:
-        k = len(it.images)
-        y = out[start: start + k]
-        results.append(y if it.images.shape[-1] == side else y[:, PAD:side - PAD, PAD:side - PAD])
-        start += k
+        padded = it.images.shape[-1] != side
+        sources = (np.pad(it.images, ((0, 0), (PAD, PAD), (PAD, PAD))) if padded else it.images)[:, None]
+        gan.seed(seed)                                             # this file's noise: the seed's alone
+        y = np.asarray(to_numpy(gan.generate(len(sources), seed, batch_size, source=sources)))[:, 0]
+        if not np.all(np.isfinite(y)):
+            raise ValueError("the translations are not finite (a checkpoint with NaN or inf weights?)")
+        results.append(y[:, PAD:side - PAD, PAD:side - PAD] if padded else y)
     return results
 
 

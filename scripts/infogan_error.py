@@ -60,11 +60,15 @@ def main(argv=None):
     print(r["what"])
     print(f"  error, categories matched one to one  {100 * r['error']:6.2f} %   (the paper: 5 %)")
     print(f"  error, each category to its majority  {100 * r['error_majority']:6.2f} %")
-    print("  digit of category 0..9 (one to one):  " + " ".join(map(str, r["mapping"])))
-    print("  digit of category 0..9 (majority):    " + " ".join(map(str, r["mapping_majority"])))
-    print("  confusion (rows: categories, columns: digits 0..9):")
+    last = len(r["mapping"]) - 1
+    one_to_one = ("-" if d is None else str(d) for d in r["mapping"])
+    print(f"  digit of category 0..{last} (one to one):  " + " ".join(one_to_one))
+    print(f"  digit of category 0..{last} (majority):    " + " ".join(map(str, r["mapping_majority"])))
+    if None in r["mapping"]:
+        print("  (more categories than digits: '-' marks a category matched to no digit; its images count as errors)")
+    print(f"  confusion (rows: categories, columns: digits 0..{len(r['confusion'][0]) - 1}):")
     for k, row in enumerate(r["confusion"]):
-        print(f"    c1={k}  " + " ".join(f"{v:5d}" for v in row))
+        print(f"    c1={k:<{len(str(last))}}  " + " ".join(f"{v:5d}" for v in row))
     print(f"  [{time.perf_counter() - t0:.1f} s]")
     if args.json:
         atomic_write_text(args.json, json.dumps(r, indent=1) + "\n")

@@ -161,7 +161,8 @@ def test_conditional_steps_match_finite_differences(xp, fast_layers, build):
     x = to_xp(xp, np.random.default_rng(0).random((len(LABELS),) + shape))
     y = to_xp(xp, LABELS)
     assert_grads_ok(fd(gan, lambda: gan.d_step(Batch(x, labels=y)), "d_loss", gan.D))
-    assert_grads_ok(fd(gan, lambda: gan.g_step(y), "g_loss", gan.G))
+    assert gan.fake_labels is y                        # G's step draws for the D step's real labels
+    assert_grads_ok(fd(gan, lambda: gan.g_step(len(y)), "g_loss", gan.G))
     assert set(gan.G.parameters()) and all(np.any(to_host(g) != 0) for g in gan.G.gradients().values())
 
 
@@ -181,6 +182,48 @@ def test_fakes_get_the_real_minibatch_labels_and_D_scores_them_under_those():
     assert [n for n, _ in seen] == ["G", "D", "D"] * 2 + ["G", "D"]
     for (_, y), expected in zip(seen, [LABELS] * 3 + [LABELS[::-1]] * 5):
         np.testing.assert_array_equal(y, expected)
+
+
+def test_the_conditional_steps_compose_with_algorithm_1s_machinery():
+    """cGAN changes only the bodies of D's gradient and G's step, so the rest
+    is Algorithm 1's: :meth:`GAN.d_step` (``d_gradients`` + the update) and
+    :meth:`GAN.iteration` (``d_steps()`` D steps, then ``g_step(m)``). A
+    subclass that varies ``d_steps`` or wraps ``d_step`` and ``g_step`` (as
+    WGAN does) works on a cGAN too, and G's step draws for the labels of the
+    last D step's real minibatch."""
+    class Varied(ConditionalGAN):
+        def d_steps(self):
+            return 3
+
+        def d_step(self, batch):
+            self.calls.append("D")
+            return super().d_step(batch)
+
+        def g_step(self, m):
+            self.calls.append(("G", m))
+            return super().g_step(m)
+
+    G, D, shape = tiny_mlp(False)
+    gan = Varied(G, D, nn.SGD(D, lr=0.1), nn.SGD(G, lr=0.1), NoisePrior(NOISE, "unit-cube"), loss="non-saturating")
+    gan.calls = []
+    rs = np.random.default_rng(0)
+    batches = iter([Batch(rs.random((6,) + shape), labels=y) for y in (LABELS, LABELS, LABELS[::-1])])
+    stats = gan.iteration(lambda: next(batches))
+    assert gan.calls == ["D", "D", "D", ("G", 6)] and {"d_loss", "g_loss"} <= set(stats)
+    np.testing.assert_array_equal(gan.fake_labels, LABELS[::-1])
+    # d_gradients: the conditional gradient in D's grads, no update
+    before = {k: p.copy() for k, p in gan.D.parameters().items()}
+    gan.d_gradients(Batch(rs.random((6,) + shape), labels=LABELS))
+    assert all(np.array_equal(p, before[k]) for k, p in gan.D.parameters().items())
+    assert any(np.abs(g).max() > 0 for g in gan.D.gradients().values())
+    # G's step needs the labels of a D step, m of them
+    fresh = gan_of()
+    with pytest.raises(ValueError, match="for the labels of the last D step's real minibatch, which has not run"):
+        fresh.g_step(6)
+    fresh.d_step(Batch(rs.random((6, 8), dtype=np.float32), labels=LABELS))
+    with pytest.raises(ValueError, match="its 5 fakes .* which had 6"):
+        fresh.g_step(5)
+    assert set(fresh.g_step(6)) == {"g_loss"}
 
 
 @pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan], ids=["paper_mlp", "cdcgan"])
@@ -263,7 +306,7 @@ def test_label_concat_and_one_hot():
         cat.forward((h, y[:2]))
     with pytest.raises(ValueError, match="integer labels"):
         onehot.forward(np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"OneHot\(3\): label 3 is out of range: 3 classes, 0..2"):
         onehot.forward(np.array([0, 3]))
     with pytest.raises(ValueError, match="tuple"):
         LabelSequential([nn.Linear(5, 2)], 3).forward(np.zeros((2, 2)))
@@ -325,13 +368,14 @@ def test_per_class_grid_shares_z_down_each_column():
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("labels, needle", [
     (None, "pass one label"),
-    (4, "label 4 is out of range: the model has 4 classes, 0..3"),
+    (4, "labels: label 4 is out of range: 4 classes, 0..3"),
     (-1, "label -1 is out of range"),
     ([0, 1, 9], "label 9 is out of range"),
-    (3.0, "must be integers"),
-    (np.array([1.0, 2.0, 0.0]), "must be integers"),
-    (True, "booleans"),
-    ("3", "must be integers"),
+    (3.0, r"expected integer labels .*; got float64 of shape \(\): 3\.0"),
+    (np.array([1.0, 2.0, 0.0]), r"expected integer labels .*; got float64 of shape \(3,\): \[1\., 2\., 0\.\]"),
+    (True, "integer labels .*; got booleans"),
+    ("3", "integer labels .*; got <U1 of shape \\(\\): '3'"),
+    (np.arange(7) % 4 + 0.0, r"got float64 of shape \(7,\): \[0\., 1\., 2\., 3\., 0\.\] …"),
     ([1, 2], r"expected one label or 3 \(one per sample\), got shape \(2,\)"),
     (np.zeros((3, 1), int), r"got shape \(3, 1\)"),
 ])
@@ -355,8 +399,12 @@ def test_labels_for_the_wrong_kind_of_model():
     with pytest.raises(ValueError, match=r"disagree on the number of classes: \[4, 5\]"):
         label_classes(G4, cgan_mlp.build_discriminator(8, n_classes=5))
     gan = gan_of()
-    with pytest.raises(ValueError, match="labels only; it takes no codes"):
+    with pytest.raises(ValueError, match="the 'cgan' variant is conditioned on labels only: it takes no codes"):
         gan.sample_inputs(3, np.random.default_rng(0), labels=1, codes=np.zeros(3))
+    with pytest.raises(ValueError, match="the 'cgan' variant is conditioned on labels only: it takes no codes"):
+        gan.generate(3, labels=1, codes={"c1": 1})
+    with pytest.raises(ValueError, match="the 'cgan' variant is conditioned on labels only: it takes no codes"):
+        gan.generate(3, codes={"c1": 1})                  # the condition it cannot take comes first
     with pytest.raises(ValueError, match="inputs need 'labels' beside 'z'"):
         gan.generate_from({"z": np.zeros((2, NOISE), np.float32)})
     x = np.random.default_rng(0).random((6, 8), dtype=np.float32)
@@ -364,7 +412,7 @@ def test_labels_for_the_wrong_kind_of_model():
         gan.d_step(x)
     with pytest.raises(ValueError, match="integer labels"):
         gan.d_step(Batch(x, labels=LABELS.astype(np.float32)))
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\)"):
+    with pytest.raises(ValueError, match="the real minibatch's labels: label 4 is out of range: 4 classes"):
         gan.d_step(Batch(x, labels=np.array([0, 1, 2, 3, 4, 0])))
     with pytest.raises(ValueError, match="6 samples but 5 labels"):
         gan.d_step(Batch(x, labels=LABELS[:5]))
@@ -472,12 +520,16 @@ def test_command_line_label_errors(tmp_path, monkeypatch, capsys):
     png = str(tmp_path / "x.png")
     for argv, needle in (
         (["sample", ck, "--png", png], "is a conditional GAN (10 classes): give --label C"),
-        (["sample", ck, "--png", png, "--label", "10"], "--label: label 10 is out of range: the model has 10 classes"),
+        (["sample", ck, "--png", png, "--label", "10"], "--label: label 10 is out of range: 10 classes, 0..9"),
         (["sample", ck, "--png", png, "--label", "-2"], "label -2 is out of range"),
         (["sample", ck, "--png", png, "--label", "1", "--per-class"], "give --label or --per-class, not both"),
         (["sample", ck, "--png", png, "--per-class", "-n", "5"], "--per-class needs -n a multiple of 10"),
         (["sample", ck, "--png", png, "--per-class", "-n", "15"], "got -n 15"),
         (["sample", ck, "--png", png, "--per-class", "--code", "c1=1"], "--code is for InfoGAN"),
+        (["sample", ck, "--png", png, "--label", "3", "--code", "c1=1"],
+         "the 'cgan' variant is conditioned on labels only: it takes no codes"),
+        (["sample", ck, "--interpolate", png, "--label", "3", "--code", "c1=1"],
+         "the 'cgan' variant is conditioned on labels only: it takes no codes"),
         (["sample", str(plain / "checkpoint.npz"), "--png", png, "--label", "1"], "is an unconditional model"),
         (["sample", str(plain / "checkpoint.npz"), "--png", png, "--per-class"], "is an unconditional model"),
     ):

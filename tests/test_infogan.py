@@ -4,6 +4,8 @@ matched classification error, the codes on the command line, the preset end to e
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import json
 import math
 import os
 import warnings
@@ -263,9 +265,38 @@ def test_majority_and_one_to_one_differ_when_two_categories_share_a_digit():
     assert sorted(r["mapping"]) == [0, 1] and r["error"] == pytest.approx(0.5)
 
 
+def test_more_categories_than_classes_match_each_class_to_its_own_category(monkeypatch, capsys):
+    """K = 3 categories, C = 2 classes: each class gets one category, the
+    images of the category left over are errors; the script prints it."""
+    labels = np.array([0] * 6 + [1] * 4)
+    pred = np.array([0] * 4 + [2] * 2 + [1] * 3 + [2])   # class 0 split over categories 0 and 2
+    r = matched_error(pred, labels, 3, 2)
+    assert r["confusion"] == [[4, 0], [0, 3], [2, 1]]
+    assert r["mapping"] == [0, 1, None] and r["error"] == pytest.approx(0.3)   # 4 + 3 of 10 matched
+    assert r["mapping_majority"] == [0, 1, 0] and r["error_majority"] == pytest.approx(0.1)
+    assert json.loads(json.dumps(r)) == r
+    rs = np.random.default_rng(0)                 # against every injective class → category map
+    for _ in range(5):
+        labels, pred = rs.integers(0, 3, 60), rs.integers(0, 5, 60)
+        N = confusion_matrix(pred, labels, 5, 3)
+        best = max(sum(N[k, d] for d, k in enumerate(ks)) for ks in itertools.permutations(range(5), 3))
+        assert matched_error(pred, labels, 5, 3)["error"] == pytest.approx(1 - best / 60)
+    with pytest.raises(ValueError, match="up to 16 categories and classes, got 20 categories"):
+        matched_error(np.array([19]), np.array([1]), 20, 10)
+    script = load_script("infogan_error")
+    monkeypatch.setattr(script, "c1_error", lambda *a, **k: {**matched_error(pred, labels, 5, 3), "what": "x"})
+    script.main(["run/checkpoint.npz"])
+    out = capsys.readouterr().out
+    assert "category 0..4 (one to one)" in out and " - " in out and "matched to no digit" in out
+
+
 def test_matching_refuses_bad_input():
-    with pytest.raises(ValueError, match="integers in 0..9"):
+    with pytest.raises(ValueError, match=r"pred \(the categories\): label 10 is out of range: 10 classes, 0..9"):
         confusion_matrix(np.array([10]), np.array([1]), 10, 10)
+    with pytest.raises(ValueError, match="labels: label -1 is out of range"):
+        confusion_matrix(np.array([1]), np.array([-1]), 10, 10)
+    with pytest.raises(ValueError, match="integer labels"):
+        confusion_matrix(np.array([1]), np.array([1.0]), 10, 10)
     with pytest.raises(ValueError, match="same length"):
         confusion_matrix(np.array([1, 2]), np.array([1]), 10, 10)
     with pytest.raises(ValueError, match="K <= C"):
@@ -294,6 +325,8 @@ def test_sample_inputs_fix_the_codes_given_and_draw_the_rest():
     assert set(a) == {"z", "c1", "c2", "c3"} and a["z"].shape == (200, NOISE)
     assert set(np.unique(a["c1"])) == set(range(K)) and a["c1"].dtype == np.int64
     assert -1 <= a["c2"].min() < -0.9 and 0.9 < a["c2"].max() <= 1
+    edge = gan.sample_inputs(2, rng, codes={"c2": 1000.0, "c3": np.array([-1000.0, 2.0])})     # the limit itself
+    assert edge["c2"].tolist() == [1000.0] * 2 and np.isfinite(gan.generate_from(edge)).all()
     b = gan.sample_inputs(50, rng, codes={"c1": 2, "c3": -1.5})
     assert (b["c1"] == 2).all() and (b["c3"] == -1.5).all() and np.unique(b["c2"]).size == 50
     c = gan.sample_inputs(3, rng, codes={"c1": np.array([0, 1, 2])})
@@ -311,6 +344,9 @@ def test_sample_inputs_fix_the_codes_given_and_draw_the_rest():
     ({"c1": 1.5}, "integer in 0..2, got 1.5"),
     ({"c2": "left"}, "must be a number"),
     ({"c2": float("nan")}, "finite"),
+    ({"c2": 1e40}, r"code c2 must lie within ±1000 \(it was trained on \[-1, 1\]\), got 1e\+40"),
+    ({"c3": -1000.5}, "code c3 must lie within ±1000"),
+    ({"c2": np.array([0.0, 2.0, 3e38, 0.0, 1.0])}, "within ±1000 .*, got 3e\\+38"),
     ({"c2": np.zeros(4)}, "4 values for 5 samples"),
     ({"c2": np.zeros((5, 1))}, "must be a number"),
 ])
@@ -411,7 +447,7 @@ def test_infogan_preset_resume_sample_codes_and_scripts_end_to_end(tmp_path, mon
                  str(tmp_path / "i.png"), "--rows", "2", "--steps", "3", "--device", "cpu"]) == 0
     capsys.readouterr()
     for code, message in [("c1=10", "integer in 0..9, got 10"), ("c7=1", "unknown code 'c7'"),
-                          ("c2=x", "is not a number")]:
+                          ("c2=x", "is not a number"), ("c2=1e40", "code c2 must lie within ±1000")]:
         assert main(["sample", str(out / "checkpoint.npz"), "--code", code, "--png", str(tmp_path / "b.png"),
                      "--device", "cpu"]) == 2
         err = capsys.readouterr().err

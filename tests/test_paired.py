@@ -144,6 +144,30 @@ def test_l1_psnr_sharpness_by_hand():
     assert l1_error(y.reshape(5, 1024), y) == 0        # flat rows are images too
 
 
+def test_sharpness_counts_no_edge_at_the_crop_border():
+    """A flat grey translation has no edges, whatever lies outside the scored
+    crop (the crop's border is not an edge); a 3×3 box blur of sharp targets
+    (single bright pixels) scores clearly below them."""
+    from scipy.ndimage import uniform_filter
+
+    rs = np.random.default_rng(3)
+    y = np.zeros((6, 1, 32, 32))
+    y[:, :, 2:30, 2:30] = rs.random((6, 1, 28, 28)) > 0.7
+    grey = np.full_like(y, 0.5)
+    assert sharpness(grey, y) == pytest.approx(0, abs=1e-9)
+    inside = np.pad(grey[:, :, 2:30, 2:30], ((0, 0), (0, 0), (2, 2), (2, 2)))   # grey crop, black padding band
+    assert sharpness(inside, y) == pytest.approx(0, abs=1e-9)
+    assert sharpness(grey[:, :, 2:30, 2:30], y) == pytest.approx(0, abs=1e-9)     # 28×28 outputs
+    assert sharpness(uniform_filter(y, size=(1, 1, 3, 3)), y) < 0.5
+    assert sharpness(y, y) == pytest.approx(1.0)
+    step = np.zeros((1, 28, 28), np.float32)
+    step[:, :, 14:] = 0.5                         # replicated border: the step is the only edge
+    mag = paired.sobel_magnitude(step, border="replicate")[0]
+    assert not mag[:, :13].any() and not mag[:, 15:].any() and np.allclose(mag[:, 13:15], 2.0)
+    with pytest.raises(ValueError, match="border must be 'zero' or 'replicate'"):
+        paired.sobel_magnitude(step, border="reflect")
+
+
 def test_evaluate_translation_scores_crops_with_the_judge(fake_files):
     data = paired.load("edges2fashion")
     judge = build_judge(0)

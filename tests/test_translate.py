@@ -125,19 +125,57 @@ def test_translate_pngs_and_npy_end_to_end(run, tmp_path, capsys):
     c, d = np.load(out / "c.npy"), np.load(out / "d.npy")
     assert a.shape == (32, 32) and b.shape == (28, 28) and c.shape == (3, 1, 32, 32) and d.shape == (28, 28)
     assert c.dtype == np.float32 and 0 <= c.min() and c.max() <= 1
-    # the same translations straight from the variant: the inputs as read, 28×28 padded, the same seed
+    # the same translations straight from the variant: the inputs as read, 28×28 padded, each file
+    # on its own with the same seed
     gan, _ = gan_from_checkpoint(ckpt, "cpu")
     q = lambda x: np.round(np.clip(x, 0, 1) * 255) / 255   # noqa: E731  (what a PNG holds)
-    sources = np.stack([q(src32), np.pad(q(src28), 2), *(batch[:, 0] / 255), np.pad(src28, 2)])[:, None]
-    gan.seed(4)
-    expected = gan.generate(6, 4, 500, source=sources.astype(np.float32))[:, 0]
-    np.testing.assert_allclose(a, q(expected[0]), atol=1 / 255 + 1e-6)
-    np.testing.assert_allclose(b, q(expected[1][2:30, 2:30]), atol=1 / 255 + 1e-6)
-    np.testing.assert_allclose(c[:, 0], expected[2:5], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(d, expected[5][2:30, 2:30], rtol=1e-5, atol=1e-6)
+
+    def expected(*images):
+        gan.seed(4)
+        return gan.generate(len(images), 4, 500, source=np.stack(images)[:, None].astype(np.float32))[:, 0]
+    np.testing.assert_allclose(a, q(expected(q(src32))[0]), atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(b, q(expected(np.pad(q(src28), 2))[0][2:30, 2:30]), atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(c[:, 0], expected(*(batch[:, 0] / 255)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d, expected(np.pad(src28, 2))[0][2:30, 2:30], rtol=1e-5, atol=1e-6)
     # the noise is dropout: another seed, other translations
     assert main(["translate", ckpt, inputs[2], "--out", str(tmp_path / "o2"), "--device", "cpu", "--seed", "5"]) == 0
     assert np.abs(np.load(tmp_path / "o2" / "c.npy") - c).max() > 1e-4
+
+
+def test_a_files_translation_depends_on_the_seed_and_the_file_alone(run, tmp_path):
+    """The same file, translated alone, first or last among others, gives the
+    same translation (each file's dropout noise is re-seeded); a file
+    translated twice in one call gets the same translation both times."""
+    from scratchgan.translate import read_inputs, translate_items
+
+    root, _ = run
+    gan, _ = gan_from_checkpoint(root / "full" / "checkpoint.npz", "cpu")
+    rs = np.random.default_rng(7)
+    write_png(tmp_path / "a.png", rs.random((32, 32)))
+    np.save(tmp_path / "b.npy", rs.random((3, 28, 28)).astype(np.float32))
+    write_png(tmp_path / "c.png", rs.random((28, 28)))
+    a, b, c = (str(tmp_path / f) for f in ("a.png", "b.npy", "c.png"))
+
+    def translate(*paths, seed=4):
+        out = translate_items(gan, read_inputs(paths, 32), seed=seed)
+        return {p: y for p, y in zip(paths, out)}
+    alone = {p: translate(p)[p] for p in (a, b, c)}
+    for together in (translate(a, b, c), translate(c, b, a), translate(b, a, a)):
+        for p, y in together.items():
+            np.testing.assert_array_equal(y, alone[p])
+    assert np.abs(translate(b, seed=5)[b] - alone[b]).max() > 1e-4     # the seed is the noise
+
+
+def test_read_png_scales_integer_pixels(tmp_path, monkeypatch):
+    """A reader that gives integer pixels (matplotlib gives floats for PNG) is scaled to [0, 1]."""
+    import scratchgan.translate as tr
+
+    write_png(tmp_path / "x.png", np.zeros((32, 32)))
+    monkeypatch.setattr(mpimg, "imread", lambda *a, **k: np.full((32, 32), 255, np.uint8))
+    img = tr.read_png(tmp_path / "x.png")
+    assert img.dtype == np.float32 and np.all(img == 1)
+    monkeypatch.setattr(mpimg, "imread", lambda *a, **k: np.full((32, 32, 3), 65535, np.uint16))
+    assert np.all(tr.read_png(tmp_path / "x.png") == 1)
 
 
 BAD = {

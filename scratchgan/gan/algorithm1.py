@@ -172,12 +172,18 @@ class GAN:
         """G's inputs for ``n`` samples drawn with ``rng`` (on its device), as a
         dict (``{"z": …}`` here; a conditional variant adds its labels or codes).
         An unconditional GAN takes no ``conditions``."""
-        given = sorted(k for k, v in conditions.items() if v is not None)
-        if given:
-            raise ValueError(f"the {self.variant!r} variant generates unconditionally: it takes no "
-                             f"{', '.join(given)}")
+        self.refuse_conditions(conditions, "generates unconditionally")
         dtype = self.dtype if rng is not None and not isinstance(rng, np.random.Generator) else np.float32
         return {"z": self.prior.sample(n, rng, dtype)}
+
+    def refuse_conditions(self, conditions, does):
+        """A ValueError naming every condition given (not None) in ``conditions``,
+        which this variant does not take: "the '<variant>' variant <does>: it
+        takes no <names>". Each variant's :meth:`sample_inputs` calls it on the
+        conditions it does not know."""
+        given = sorted(k for k, v in conditions.items() if v is not None)
+        if given:
+            raise ValueError(f"the {self.variant!r} variant {does}: it takes no {', '.join(given)}")
 
     def generate_from(self, inputs: dict):
         """G in evaluation mode on ``inputs`` from :meth:`sample_inputs` (host or device arrays)."""

@@ -23,12 +23,18 @@ wrong label is a fake to D, so G must honour the label.
   real minibatch, the same ``y ~ p_data(y)``;
 * D's fake term scores each fake under the label G was given: ``D(G(z, y), y)``.
 
+Only the two steps' bodies change: :meth:`ConditionalGAN.d_gradients` (lines
+3–5 with labels; :meth:`GAN.d_step` adds the update) keeps the real
+minibatch's labels, and :meth:`ConditionalGAN.g_step` draws for them. The
+outer loop is :meth:`GAN.iteration`'s (``d_steps()`` D steps, then a G step).
+
 Networks: ``G`` takes the tuple ``(z, labels)``, ``D`` the tuple ``(x, labels)``
 (:mod:`scratchgan.models.cgan_mlp`, :mod:`scratchgan.models.cdcgan`); their
 backward returns ``(dx, None)``: labels get no gradient. Labels are integer
-arrays ``(m,)`` in ``[0, n_classes)``, checked where they enter — a batch on
-the CPU, :meth:`ConditionalGAN.sample_inputs`, the command line — not inside a
-step on the GPU (the check would wait for the device).
+arrays ``(m,)`` in ``[0, n_classes)``, checked by
+:func:`scratchgan.nn.layers.check_label_array` — the range on the host, where
+they enter (:func:`check_labels`: the user's labels, the command line, the
+dataset), not inside a step on the GPU (reading it would wait for the device).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
-from ..models.conditioning import check_label_array
+from ..nn.layers import check_label_array
 from .algorithm1 import GAN
 from .registry import register
 
@@ -47,32 +53,22 @@ def check_labels(labels, n, n_classes, what="labels") -> np.ndarray:
     """``labels`` for ``n`` samples as a host int64 array ``(n,)``, or a
     ValueError saying what is wrong with them.
 
-    ``labels`` is one integer (every sample gets it) or ``n`` integers (a
-    list, a NumPy or CuPy array); each in ``[0, n_classes)``. Floats (even
-    ``3.0``), booleans and strings are refused rather than rounded
-    (docs/cgan.md §6).
+    The way in for labels from outside (the user, the command line, a
+    dataset): one integer (every sample gets it) or ``n`` integers (a list, a
+    NumPy or CuPy array, moved to the host so that the range is always read),
+    then :func:`scratchgan.nn.layers.check_label_array`, the check every label
+    layer makes: floats (even ``3.0``), booleans and strings are refused
+    rather than rounded (docs/cgan.md §6).
     """
     if labels is None:
         raise ValueError(f"{what}: a conditional GAN draws G(z, y) for given classes: pass one label (an integer "
                          f"in 0..{n_classes - 1}) or one per sample")
-    a = np.asarray(to_numpy(labels) if hasattr(labels, "__cuda_array_interface__") else labels)
-    if a.dtype.kind not in "iu":
-        raise ValueError(f"{what} must be integers (class numbers 0..{n_classes - 1}), got "
-                         f"{'booleans' if a.dtype.kind == 'b' else a.dtype}: {_preview(a)}")
-    if a.ndim == 0:
-        a = np.full(n, int(a), dtype=np.int64)
-    if a.shape != (n,):
+    a = to_numpy(labels)
+    if a.ndim == 0 and a.dtype.kind in "iu":
+        a = np.full(n, a, dtype=np.int64)
+    if a.dtype.kind in "iu" and a.shape != (n,):
         raise ValueError(f"{what}: expected one label or {n} (one per sample), got shape {a.shape}")
-    if a.size and (a.min() < 0 or a.max() >= n_classes):
-        bad = a[(a < 0) | (a >= n_classes)]
-        raise ValueError(f"{what}: label {int(bad[0])} is out of range: the model has {n_classes} classes, "
-                         f"0..{n_classes - 1}")
-    return a.astype(np.int64)
-
-
-def _preview(a):
-    text = np.array2string(a.ravel()[:5], separator=", ")
-    return text if a.size <= 5 else text[:-1] + ", …]"
+    return check_label_array(a, n_classes, what).astype(np.int64)
 
 
 def label_classes(*nets) -> int:
@@ -102,14 +98,18 @@ class ConditionalGAN(GAN):
     def __init__(self, G, D, d_opt, g_opt, prior, **kwargs):
         self.n_classes = label_classes(G, D)
         super().__init__(G, D, d_opt, g_opt, prior, **kwargs)
+        #: the labels of the last D step's real minibatch: line 7's fakes are drawn for them
+        self.fake_labels = None
 
     # -- Algorithm 1, conditioned -----------------------------------------------------------
-    def d_step(self, batch):
-        """Lines 3–5 with labels: real pairs ``(x, y)``, fakes ``G(z, y)`` for the same ``y``."""
+    def d_gradients(self, batch):
+        """Lines 3–4 and line 5's gradient with labels: real pairs ``(x, y)``,
+        fakes ``G(z, y)`` for the same ``y``, each scored under its ``y``.
+        (:meth:`GAN.d_step` then takes the step.)"""
         batch = self.real_batch(batch)
-        y = batch.labels                                    # line 4: (x, y) ~ p_data
+        y = self.fake_labels = batch.labels                 # line 4: (x, y) ~ p_data; the fakes get this y
         z = self.sample_noise(len(batch))                   # line 3: z ~ p_z
-        fake = self.G.forward((z, y))                       # G(z | y), for the real batch's labels
+        fake = self.G.forward((z, y))                       # G(z | y); no G gradient in this step
         self.D.zero_grad()
         a_real = self.D.forward((batch.x, y))
         loss_real, da = self.loss.d_real(a_real)            # −log D(x | y)
@@ -117,33 +117,26 @@ class ConditionalGAN(GAN):
         a_fake = self.D.forward((fake, y))
         loss_fake, da = self.loss.d_fake(a_fake)            # −log(1 − D(G(z | y) | y))
         self.D.backward(da, need_dx=False)
-        self.d_opt.step()                                   # line 5
         return self.d_stats(loss_real + loss_fake, a_real, a_fake)
 
-    def g_step(self, labels):
-        """Lines 7–8 with labels: fakes ``G(z, y)`` for ``labels`` (an integer
-        array ``(m,)`` on the device: the iteration's real labels), scored by
-        D under the same labels, back-propagated through D with its
+    def g_step(self, m):
+        """Lines 7–8 with labels: ``m`` fakes ``G(z, y)`` for the labels of the
+        last D step's real minibatch (:attr:`fake_labels`, ``m`` of them),
+        scored by D under the same labels, back-propagated through D with its
         parameters fixed."""
-        z = self.sample_noise(len(labels))                  # line 7
+        y = self.fake_labels
+        if y is None or len(y) != m:
+            raise ValueError(f"the cgan G step draws its {m} fakes for the labels of the last D step's real "
+                             f"minibatch, which {'has not run' if y is None else f'had {len(y)}'}")
+        z = self.sample_noise(m)                            # line 7: z ~ p_z, y as in the D step
         self.G.zero_grad()
-        fake = self.G.forward((z, labels))
-        a_fake = self.D.forward((fake, labels))
+        fake = self.G.forward((z, y))
+        a_fake = self.D.forward((fake, y))
         loss_g, da = self.loss.g(a_fake)                    # log(1 − D(G(z|y)|y)), or −log D(G(z|y)|y)
         dfake, _ = self.D.backward(da, param_grads=False)   # ∂L_G/∂G(z, y); the labels get none
         self.G.backward(dfake, need_dx=False)
         self.g_opt.step()                                   # line 8
         return {"g_loss": loss_g}
-
-    def iteration(self, next_batch):
-        """Lines 1–9: ``k`` D steps on fresh real pairs, then a G step for
-        the labels of the last of them."""
-        for _ in range(self.k):
-            batch = self.real_batch(next_batch())
-            stats = self.d_step(batch)
-        stats.update(self.g_step(batch.labels))
-        self.iterations += 1
-        return stats
 
     def real_batch(self, batch):
         """As :meth:`GAN.real_batch`, and the batch must carry one integer label per sample."""
@@ -160,9 +153,7 @@ class ConditionalGAN(GAN):
         """``{"z": (n, noise_dim), "labels": (n,)}`` on ``rng``'s device: noise
         drawn with ``rng`` for the ``labels`` asked (one integer for every
         sample, or ``n`` of them; checked by :func:`check_labels`)."""
-        given = sorted(k for k, v in conditions.items() if v is not None)
-        if given:
-            raise ValueError(f"the cgan variant is conditioned on labels only; it takes no {', '.join(given)}")
+        self.refuse_conditions(conditions, "is conditioned on labels only")
         y = check_labels(labels, n, self.n_classes)
         z = super().sample_inputs(n, rng)["z"]
         return {"z": z, "labels": y if isinstance(z, np.ndarray) else self.device.asarray(y)}
@@ -175,9 +166,11 @@ class ConditionalGAN(GAN):
         z = self.device.asarray(inputs["z"], dtype=self.dtype)
         return self.G.forward((z, self.device.asarray(inputs["labels"])), train=False)
 
-    def generate(self, n, seed=0, batch_size=500, labels=None):
-        """As :meth:`GAN.generate`, ``labels`` checked once for all ``n`` samples."""
-        return super().generate(n, seed, batch_size, labels=check_labels(labels, n, self.n_classes))
+    def generate(self, n, seed=0, batch_size=500, labels=None, **conditions):
+        """As :meth:`GAN.generate`, ``labels`` checked once for all ``n`` samples;
+        any other condition (InfoGAN's ``codes``) is refused by :meth:`sample_inputs`."""
+        self.refuse_conditions(conditions, "is conditioned on labels only")
+        return super().generate(n, seed, batch_size, labels=check_labels(labels, n, self.n_classes), **conditions)
 
     def sample(self, m, z=None, labels=None):
         """``m`` samples ``G(z, y)`` of the classes ``labels`` (one or ``m``) in evaluation mode."""

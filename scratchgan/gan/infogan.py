@@ -43,7 +43,13 @@ from ..nn import losses
 from .algorithm1 import GAN
 from .registry import register
 
-__all__ = ["InfoGAN", "infogan_from_checkpoint"]
+__all__ = ["InfoGAN", "infogan_from_checkpoint", "CODE_LIMIT"]
+
+#: the largest |value| a continuous code may be given: 1,000 times the
+#: training range [−1, 1] (the paper's Figure 2 goes to ±2, and G's samples
+#: stop changing a few units out), and far enough inside float32 (±3.4e38)
+#: that G's products with it cannot overflow; ``c2=1e40`` would become inf
+CODE_LIMIT = 1000.0
 
 
 @register("infogan")
@@ -117,6 +123,9 @@ class InfoGAN(GAN):
                 raise ValueError(f"code {name}: {a.shape[0]} values for {n} samples")
             if not np.isfinite(a).all():
                 raise ValueError(f"code {name} must be finite, got {value!r}")
+            if name != "c1" and (np.abs(a) > CODE_LIMIT).any():
+                raise ValueError(f"code {name} must lie within ±{CODE_LIMIT:g} (it was trained on [-1, 1]), got "
+                                 f"{np.atleast_1d(a)[np.abs(np.atleast_1d(a)) > CODE_LIMIT][0].item():g}")
             bad = (a != np.round(a)) | (a < 0) | (a >= self.categories)
             if name == "c1" and bad.any():
                 raise ValueError(f"code c1 is a category: an integer in 0..{self.categories - 1}, got "
@@ -248,9 +257,8 @@ class InfoGAN(GAN):
         ``rng``. ``codes`` fixes some, e.g. ``{"c1": 3, "c2": -1.5}`` (a value,
         or ``n`` of them); the others are drawn. c1 must be an integer in
         0..K−1; continuous codes may go beyond the training range [−1, 1]
-        (the paper's Figure 2 shows −2..2)."""
-        if any(v is not None for v in conditions.values()):
-            raise ValueError(f"the infogan variant takes codes, not {', '.join(sorted(conditions))}")
+        (the paper's Figure 2 shows −2..2), up to ±:data:`CODE_LIMIT`."""
+        self.refuse_conditions(conditions, "is conditioned on its codes (c1, c2, …)")
         dtype = self.dtype if rng is not None and not isinstance(rng, np.random.Generator) else np.float32
         return self._draw(n, rng, dtype, codes)
 

@@ -167,9 +167,7 @@ class Pix2Pix(GAN):
         """G's inputs are the ``n`` source images themselves, ``(n, C, H, W)`` in
         [0, 1] (``source``); nothing is drawn (``rng`` is not used: the noise is
         G's dropout, drawn from the variant's generator)."""
-        given = sorted(k for k, v in conditions.items() if v is not None)
-        if given:
-            raise ValueError(f"pix2pix translates source images; it takes no {', '.join(given)}")
+        self.refuse_conditions(conditions, "translates source images")
         if source is None:
             raise ValueError("pix2pix translates source images: pass source=… (images of shape "
                              f"(n,) + {self.source_shape} in [0, 1]); to translate files, use "

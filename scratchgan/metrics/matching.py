@@ -11,6 +11,10 @@ category ``k``:
   left without one), so this error can only be lower;
 * **one-to-one** (the assignment problem, which the Hungarian algorithm
   solves): a permutation ``π`` of the classes maximising ``Σ_k N[k, π(k)]``.
+  With more categories than classes (K > C) each class gets its own
+  category instead, and the images of the K − C categories left over count
+  as errors: a model that splits a class over two categories is charged for
+  the smaller part.
 
 The error is ``1 − (matched images) / (all images)``. The assignment is
 solved exactly by dynamic programming over the subsets of classes already
@@ -21,21 +25,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.layers import check_label_array
+
 __all__ = ["confusion_matrix", "best_assignment", "matched_error"]
 
 
 def confusion_matrix(pred, labels, n_categories, n_classes):
     """``N[k, d]`` = the number of samples with category ``pred = k`` and class ``labels = d``.
 
-    Parameters: pred, labels — integer arrays (n,). Returns: int64 (n_categories, n_classes).
+    Parameters: pred, labels — integer arrays (n,), checked as every label in
+    scratchgan is (:func:`scratchgan.nn.layers.check_label_array`). Returns:
+    int64 (n_categories, n_classes).
     """
     pred, labels = np.asarray(pred), np.asarray(labels)
     if pred.shape != labels.shape or pred.ndim != 1 or pred.size == 0:
         raise ValueError(f"confusion_matrix: pred {pred.shape} and labels {labels.shape} must be two "
                          "non-empty vectors of the same length")
-    for name, a, n in (("pred", pred, n_categories), ("labels", labels, n_classes)):
-        if a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= n:
-            raise ValueError(f"confusion_matrix: {name} must be integers in 0..{n - 1}")
+    check_label_array(pred, n_categories, "confusion_matrix: pred (the categories)")
+    check_label_array(labels, n_classes, "confusion_matrix: labels")
     flat = pred.astype(np.int64) * n_classes + labels.astype(np.int64)
     return np.bincount(flat, minlength=n_categories * n_classes).reshape(n_categories, n_classes)
 
@@ -88,17 +95,29 @@ def best_assignment(score):
 def matched_error(pred, labels, n_categories=10, n_classes=10) -> dict:
     """The error of categories ``pred`` as a classifier of ``labels``, after matching.
 
-    Returns a dict: ``error`` (one-to-one matching, needs n_categories ≤
-    n_classes), ``error_majority``, ``mapping`` and ``mapping_majority``
-    (the class of each category), ``confusion`` (n_categories, n_classes)
-    and ``n``.
+    Returns a dict: ``error`` (one-to-one matching: each category its own
+    class, or with more categories than classes each class its own category,
+    the images in the others counted as errors), ``error_majority``,
+    ``mapping`` and ``mapping_majority`` (the class of each category; in
+    ``mapping`` None for a category matched to no class), ``confusion``
+    (n_categories, n_classes) and ``n``.
     """
     N = confusion_matrix(pred, labels, n_categories, n_classes)
+    if max(n_categories, n_classes) > 16:
+        raise ValueError(f"matched_error: the one-to-one matching is solved exactly for up to 16 categories and "
+                         f"classes, got {n_categories} categories and {n_classes} classes")
     n = int(N.sum())
     majority = N.argmax(axis=1)
     out = {"n": n, "confusion": N.tolist(), "mapping_majority": majority.tolist(),
            "error_majority": 1.0 - float(N.max(axis=1).sum()) / n}
     if n_categories <= n_classes:
-        cols = best_assignment(N)
-        out.update(mapping=cols.tolist(), error=1.0 - float(N[np.arange(n_categories), cols].sum()) / n)
+        cols = best_assignment(N)                   # category k → class cols[k]
+        mapping, matched = cols.tolist(), N[np.arange(n_categories), cols].sum()
+    else:
+        rows = best_assignment(N.T)                 # class d → category rows[d]; the other categories → none
+        mapping = [None] * n_categories
+        for d, k in enumerate(rows.tolist()):
+            mapping[k] = d
+        matched = N[rows, np.arange(n_classes)].sum()
+    out.update(mapping=mapping, error=1.0 - float(matched) / n)
     return out

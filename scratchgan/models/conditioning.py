@@ -12,7 +12,8 @@ second input. The pieces here turn integer labels into what a layer can take:
   label: the input is the tuple ``(x, labels)``.
 
 Labels are data: no gradient flows into them. Every backward here returns
-``None`` for the labels and cuts their part out of the gradient.
+``None`` for the labels and cuts their part out of the gradient. They are
+checked by :func:`scratchgan.nn.layers.check_label_array`, as Embedding's are.
 """
 
 from __future__ import annotations
@@ -21,21 +22,9 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..nn import Module, Sequential
-from ..nn.layers import positive_int
+from ..nn.layers import check_label_array, positive_int
 
-__all__ = ["OneHot", "LabelConcat", "LabelSequential", "check_label_array"]
-
-
-def check_label_array(labels, num_classes, where):
-    """A ValueError naming ``where`` unless ``labels`` is an integer array of
-    shape ``(N,)``; its range is checked on the CPU only (on the GPU the check
-    would wait for the device: labels from outside are checked where they
-    enter, :func:`scratchgan.gan.cgan.check_labels`)."""
-    if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"{where}: expected integer labels of shape (batch,), got "
-                         f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', ())}")
-    if get_array_module(labels) is np and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"{where}: labels must be in [0, {num_classes}), got {int(labels.min())}..{int(labels.max())}")
+__all__ = ["OneHot", "LabelConcat", "LabelSequential"]
 
 
 class OneHot(Module):

@@ -26,12 +26,12 @@ import math
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 from .module import Module, check_shape
 
 __all__ = [
     "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Maxout", "Dropout", "Flatten", "Reshape", "Embedding",
-    "init_weight", "sigmoid", "positive_int",
+    "init_weight", "sigmoid", "positive_int", "check_label_array",
 ]
 
 
@@ -80,6 +80,35 @@ def positive_int(name, v):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def check_label_array(labels, num_classes, where):
+    """``labels`` unchanged if it is an integer array ``(N,)`` of classes in
+    ``[0, num_classes)``; otherwise a ValueError that starts with ``where``.
+
+    The one check of labels in scratchgan: the label layers (Embedding, and
+    the conditioning layers of :mod:`scratchgan.models.conditioning`), the
+    conditional variant and the category matching all call it. Floats (even
+    ``3.0``) and booleans are refused, not rounded. The range is read on the
+    CPU only: on the GPU reading it would make the step wait for the device,
+    and CuPy's ``take`` wraps an out-of-range label silently, so labels from
+    outside are moved to the host and checked where they enter
+    (:func:`scratchgan.gan.cgan.check_labels`, the trainer).
+    """
+    dtype = getattr(labels, "dtype", None)
+    if getattr(labels, "ndim", None) != 1 or dtype is None or dtype.kind not in "iu":
+        got = "booleans" if dtype is not None and dtype.kind == "b" else (dtype or type(labels).__name__)
+        a = to_numpy(labels) if dtype is not None else None
+        values = repr(labels) if a is None else repr(a.item()) if a.ndim == 0 else \
+            np.array2string(a.ravel()[:5], separator=", ") + (" …" if a.size > 5 else "")
+        raise ValueError(f"{where}: expected integer labels of shape (batch,), class numbers 0..{num_classes - 1}; "
+                         f"got {got} of shape {getattr(labels, 'shape', ())}: {values}")
+    if get_array_module(labels) is np:
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        if bad.size:
+            raise ValueError(f"{where}: label {int(bad[0])} is out of range: {num_classes} classes, "
+                             f"0..{num_classes - 1}")
+    return labels
 
 
 # ---------------------------------------------------------------------------
@@ -522,19 +551,9 @@ class Embedding(Module):
         self.grads = {"E": np.zeros_like(E)}
 
     def forward(self, labels, train=True):
-        """Parameters: labels (N,) integers. Returns: y (N, dim)."""
-        xp = get_array_module(labels)
-        if getattr(labels, "ndim", None) != 1 or labels.dtype.kind not in "iu":
-            raise ValueError(f"{self!r}: expected integer labels of shape (batch,), got "
-                             f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', ())}")
-        # (checked on the CPU only: on the GPU the check would wait for the
-        # device, and CuPy's take wraps out-of-range labels silently — labels
-        # from outside must be checked where they enter, as the datasets' are)
-        if xp is np and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"{self!r}: labels must be in [0, {self.num_classes}), got "
-                             f"{int(labels.min())}..{int(labels.max())}")
-        self._cache = labels
-        return xp.take(self.params["E"], labels, axis=0)
+        """Parameters: labels (N,) integers (:func:`check_label_array`). Returns: y (N, dim)."""
+        self._cache = check_label_array(labels, self.num_classes, repr(self))
+        return get_array_module(labels).take(self.params["E"], labels, axis=0)
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """``y[i] = E[labels[i]]``, so ``∂L/∂E[c] = Σ_{i: labels[i] = c} dy[i]``:

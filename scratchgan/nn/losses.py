@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 from ..backend import get_array_module
-from .layers import sigmoid
+from .layers import check_label_array, sigmoid
 
 __all__ = ["softplus", "Loss", "Minimax", "NonSaturating", "LeastSquares", "Hinge", "Wasserstein",
            "get", "NAMES", "log_softmax", "softmax_cross_entropy", "l1", "gaussian_nll"]
@@ -250,10 +250,10 @@ def softmax_cross_entropy(logits, labels):
     xp = get_array_module(logits)
     if getattr(logits, "ndim", None) != 2 or logits.shape[0] == 0:
         raise ValueError(f"softmax_cross_entropy: expected logits of shape (m, K), got {getattr(logits, 'shape', None)}")
-    if getattr(labels, "shape", None) != (logits.shape[0],) or labels.dtype.kind not in "iu":
-        raise ValueError(f"softmax_cross_entropy: expected {logits.shape[0]} integer labels, got "
-                         f"{getattr(labels, 'dtype', type(labels).__name__)} of shape {getattr(labels, 'shape', None)}")
     m, K = logits.shape
+    check_label_array(labels, K, "softmax_cross_entropy")   # (a label outside [0, K) would get a zero one-hot row)
+    if labels.shape[0] != m:
+        raise ValueError(f"softmax_cross_entropy: {m} rows of logits but {labels.shape[0]} labels")
     logp = log_softmax(logits)
     onehot = (labels[:, None] == xp.arange(K)[None, :])
     value = -(logp * onehot).sum() / m
