@@ -40,6 +40,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"largest gradient-check relative error: {error:.3e} (in {label})"
         )
+    named = {k: v for k, v in grad_errors().items() if "::" not in k and not k.startswith("second order: ")}
+    if named:
+        terminalreporter.write_line("other recorded residuals: " + ", ".join(
+            f"{k} {v:.1e}" for k, v in sorted(named.items())))
     second = {k: v for k, v in grad_errors().items() if k.startswith("second order: ")}
     if second:
         terminalreporter.write_line("largest second-order (gradient penalty) errors: " + ", ".join(
