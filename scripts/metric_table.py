@@ -6,10 +6,14 @@ Rows (10,000 "samples" each, all scored against the 10,000 MNIST test images):
 * trained generators: any checkpoints or snapshots given with ``--runs``;
 * **blurry class means**: the mean image of each of the ten classes, drawn
   uniformly — every class, no detail, no variety within a class;
-* **10 memorised images**: ten training images, each repeated 1,000 times;
+* **10 memorised images**: ten training images, each drawn 1,000 times;
 * **k-means centroids**: ``--kmeans`` centroids of the 50,000 training
-  images, each repeated evenly — Theis, van den Oord & Bethge (2016) showed
+  images, each drawn equally often — Theis, van den Oord & Bethge (2016) showed
   that centroids beat real data on the Parzen estimate.
+
+Every row is in random order, as a generator would deliver it: the
+Inception score averages over 10 consecutive splits, and a set sorted by
+image would give each split one image (a score of 1 whatever the classes).
 
 ::
 
@@ -65,8 +69,8 @@ def degenerate_sets(data, n, k, seed=0):
     centres = kmeans(data.train, k, seed=seed)
     return {
         "blurry class means (10 images)": means[rng.integers(0, 10, n)],
-        "10 memorised training images": np.repeat(memorised, n // 10, axis=0),
-        f"k-means centroids (k = {k})": np.repeat(centres, -(-n // k), axis=0)[:n],
+        "10 memorised training images": rng.permutation(np.repeat(memorised, n // 10, axis=0)),
+        f"k-means centroids (k = {k})": rng.permutation(np.repeat(centres, -(-n // k), axis=0)[:n]),
     }
 
 
