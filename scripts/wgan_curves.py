@@ -74,6 +74,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(set_cpu_threads(args.threads))
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     judge = load_judge("mnist", "cpu")
     data = load_dataset("mnist", data_dir=args.data_dir)
@@ -97,6 +98,8 @@ def main(argv=None):
     a2.set_title(f"judge FID of G's snapshots ({args.n} samples)")
     a2.set_xlabel("epoch")
     a2.legend(fontsize=8)
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.tight_layout()
     fig.savefig(args.out)
     print(f"wrote {args.out}")
