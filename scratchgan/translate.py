@@ -203,9 +203,11 @@ def translate_files(gan, paths, out_dir, *, seed=0, batch_size=500, grid=None) -
         pad = [np.pad(a, ((0, 0),) + ((PAD, PAD),) * 2) if a.shape[-1] != side else a
                for a in [it.images for it in items] + outputs]
         inputs, translations = np.concatenate(pad[:len(items)])[:n], np.concatenate(pad[len(items):])[:n]
-        rows = []
-        for i in range(0, n, 10):  # rows of up to 10: inputs, then their translations
-            rows += [inputs[i:i + 10], translations[i:i + 10]]
-        tiles = np.concatenate([np.pad(r, ((0, 10 - len(r)), (0, 0), (0, 0)), constant_values=1) for r in rows])
-        save_grid(tiles, grid, nrow=10, title="inputs (odd rows) and their translations (even rows)")
+        cols, rows = min(n, 10), []  # a grid no wider than the files need
+        for i in range(0, n, cols):  # rows of up to 10: inputs, then their translations
+            rows += [inputs[i:i + cols], translations[i:i + cols]]
+        tiles = np.concatenate([np.pad(r, ((0, cols - len(r)), (0, 0), (0, 0)), constant_values=1) for r in rows])
+        title = "inputs (odd rows), translations (even rows)" if cols < 6 else \
+            "inputs (odd rows) and their translations (even rows)"
+        save_grid(tiles, grid, nrow=cols, title=title)
     return written
