@@ -4,18 +4,20 @@ The data are 8 Gaussians (standard deviation 0.05) with centres equally spaced
 on a circle of radius 2 -- the classic test for *mode collapse*, where G
 covers a few of the modes and ignores the rest. The same generator and
 discriminator, initialised from the same seed, fed the same data and noise
-streams, are trained once per loss in ``scratchgan.nn.losses.NAMES``:
+streams, are trained once per method (``METHODS`` below):
 
 * ``minimax``        -- G descends log(1 - D(G(z))) (Algorithm 1 as printed);
 * ``non-saturating`` -- G ascends log D(G(z)) (the paper's Section 3 advice);
 * ``least-squares``  -- LSGAN; ``hinge`` -- hinge loss;
-* ``wasserstein``    -- WGAN with the critic's weights clipped to [-0.01, 0.01].
+* ``wgan``           -- WGAN with the critic's weights clipped to [-0.01, 0.01];
+* ``wgan-gp``        -- WGAN-GP, the gradient penalty at random interpolates;
+* ``r1``             -- the non-saturating GAN with the R1 penalty on real data.
 
 Networks: z ~ N(0, I) in 2 dimensions; G 2 -> 64 -> 64 -> 2 with ReLU; D
 2 -> 64 -> 64 -> 1 with LeakyReLU(0.2); Adam (lr 1e-3, betas 0.5, 0.999),
-batch 256, k = 1 D step per G step -- identical for every loss, so only the
-loss differs (WGAN is usually run with several critic steps per G step and a
-smaller learning rate; with these shared settings its clipped critic is weak).
+batch 256, k = 1 D step per G step -- identical for the four losses, so only
+the loss differs; the Wasserstein variants keep their papers' 5 critic steps
+(see ``METHODS``).
 
 The picture has one column per loss. Each panel shows 2 000 real samples
 (grey) under 2 000 samples of G (coloured), with a thin circle of radius 3
@@ -26,7 +28,7 @@ when it lies within 3 standard deviations (0.15) of its centre; a mode is
 title gives "modes covered: j/8" and the percentage of samples near some mode,
 and the same numbers are printed as a table.
 
-Run (CPU, about 25 s for all five losses)::
+Run (CPU, about 2 minutes on one core for all seven methods)::
 
     python demos/mixture_2d.py                          # -> demos/out/mixture_2d.png
     python demos/mixture_2d.py --losses minimax non-saturating
@@ -64,8 +66,9 @@ COLORS = {"minimax": "tab:red", "non-saturating": "tab:blue", "least-squares": "
 
 #: each method: its variant, loss, D steps per G step, optimiser and the variant's own arguments.
 #: The four losses share Algorithm 1, k = 1 and Adam 1e-3; the Wasserstein variants and R1
-#: keep their papers' update (WGAN: RMSProp 5e-5, 5 critic steps, clipping 0.01; WGAN-GP: the
-#: settings of its authors' toy experiments, Adam(1e-4, 0.5, 0.9), 5 critic steps, lambda 0.1;
+#: keep their papers' update (WGAN: RMSProp 5e-5, 5 critic steps, clipping 0.01; WGAN-GP:
+#: its authors' toy experiments' betas (0.5, 0.9), 5 critic steps and lambda 0.1, with the shared
+#: learning rate 1e-3 (their toy code used 1e-4);
 #: R1: Adam 1e-3 like the losses, gamma 0.1 for data of this scale).
 METHODS = {
     "minimax": dict(variant=GAN, loss="minimax"),
