@@ -606,7 +606,9 @@ def test_item11_demo_mnist_ctrl_c(tmp_path):
                              "--out", str(tmp_path / "s.png")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=subprocess_env(SCRATCHGAN_DATA=str(REAL_DATA), PYTHONUNBUFFERED="1",
-                                               OPENBLAS_NUM_THREADS="1"))
+                                               OPENBLAS_NUM_THREADS="1"),
+                            # a shell's background job ignores SIGINT, and a child inherits that: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     watchdog = threading.Timer(300, proc.kill)  # (generous: CI machines can be busy)
     watchdog.start()
     try:

@@ -120,17 +120,15 @@ def test_penalty_gradient_through_each_layer(xp, L, kind, which, m, n_in, width,
     D.set_rng(np.random.default_rng(seed) if xp is np else __import__("scratchgan").backend.default_rng(seed, "gpu"))
     x = to_xp(xp, np.random.default_rng(seed + 7).standard_normal((m, n_in)))
     if kind == "dropout":  # the same masks in every evaluation
-        from scratchgan.backend import default_rng
         masks = {}
 
-        def fixed(layer, xx):
-            key = id(layer)
-            if key not in masks:
-                masks[key] = to_xp(xp, np.random.default_rng(seed + key % 97).random(xx.shape) < 1 - layer.p)
-            return masks[key]
-        for layer in D.modules():
-            if isinstance(layer, nn.Dropout):
-                layer._keep_mask = lambda xx, layer=layer: fixed(layer, xx)
+        def fixed(i, layer, xx):  # keyed by the layer's position, so every run draws the same masks
+            if i not in masks:
+                masks[i] = to_xp(xp, np.random.default_rng(seed + 31 * i).random(xx.shape) < 1 - layer.p)
+            return masks[i]
+        dropouts = [layer for layer in D.modules() if isinstance(layer, nn.Dropout)]
+        for i, layer in enumerate(dropouts):
+            layer._keep_mask = lambda xx, i=i, layer=layer: fixed(i, layer, xx)
     assume(away_from_kinks(D, x, kind))
     errors, signal = check_penalty(D, x, PENALTIES[which], require_signal=False)
     assume(signal > 1e-6)  # (every ReLU dead: g = 0 and the penalty is flat — nothing to check)
