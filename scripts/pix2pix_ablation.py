@@ -81,7 +81,8 @@ def save_rows(path, rows, names, title):
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     side = rows[0].shape[-1]
     for i, name in enumerate(names):
-        ax.text(-4, 1 + i * (side + 1) + side / 2, name, ha="right", va="center", fontsize=9)
+        label = name.replace(" (", "\n(")  # "L1 + cGAN (encoder-decoder)" on two lines, inside the margin
+        ax.text(-4, 1 + i * (side + 1) + side / 2, label, ha="right", va="center", fontsize=9)
     ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
     with atomic_path(path) as tmp:
