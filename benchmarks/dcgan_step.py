@@ -200,13 +200,11 @@ def torch_preset_iteration(seed=0):
     """The same preset in PyTorch eager (same layers, BN, Adam, two passes through D)."""
     import torch
     import torch.nn.functional as F
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+    from dcgan_torch_reference import build  # the preset's networks in PyTorch, N(0, 0.02) as ours
+
     torch.manual_seed(seed)
-    T = torch.nn
-    G = T.Sequential(T.Linear(100, 6272), T.BatchNorm1d(6272), T.ReLU(), T.Unflatten(1, (128, 7, 7)),
-                     T.ConvTranspose2d(128, 64, 4, 2, 1), T.BatchNorm2d(64), T.ReLU(), T.ConvTranspose2d(64, 1, 4, 2, 1),
-                     T.Sigmoid())
-    D = T.Sequential(T.Conv2d(1, 64, 4, 2, 1), T.LeakyReLU(0.2), T.Conv2d(64, 128, 4, 2, 1), T.BatchNorm2d(128),
-                     T.LeakyReLU(0.2), T.Flatten(), T.Linear(6272, 1))
+    G, D = build(torch.nn, paper_output=False)
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = torch.rand(10 * 128, 1, 28, 28)

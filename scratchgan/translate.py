@@ -207,7 +207,5 @@ def translate_files(gan, paths, out_dir, *, seed=0, batch_size=500, grid=None) -
         for i in range(0, n, cols):  # rows of up to 10: inputs, then their translations
             rows += [inputs[i:i + cols], translations[i:i + cols]]
         tiles = np.concatenate([np.pad(r, ((0, cols - len(r)), (0, 0), (0, 0)), constant_values=1) for r in rows])
-        title = "inputs (odd rows), translations (even rows)" if cols < 6 else \
-            "inputs (odd rows) and their translations (even rows)"
-        save_grid(tiles, grid, nrow=cols, title=title)
+        save_grid(tiles, grid, nrow=cols, title="inputs (odd rows), translations (even rows)")
     return written

@@ -89,10 +89,10 @@ def main(argv=None):
             print(f"{run}: no critic estimate in its log; FID only")
         else:
             a1.plot(epochs, [rows[e]["wasserstein"] for e in epochs], color=f"C{i}", label=f"{name}: training batches")
-        for key, ls, what in (("fixed_train_wasserstein", ":", "fixed training images"),
-                              ("val_wasserstein", "--", "held-out images")):
-            if epochs and all(key in rows[e] for e in epochs):
-                a1.plot(epochs, [rows[e][key] for e in epochs], color=f"C{i}", ls=ls, label=f"{name}: {what}")
+            for key, ls, what in (("fixed_train_wasserstein", ":", "fixed training images"),
+                                  ("val_wasserstein", "--", "held-out images")):
+                if all(key in rows[e] for e in epochs):
+                    a1.plot(epochs, [rows[e][key] for e in epochs], color=f"C{i}", ls=ls, label=f"{name}: {what}")
         curve = fid_curve(run, args.n, judge, test_feats, "cpu")
         a2.plot([c["epoch"] for c in curve], [c["fid"] for c in curve], "o-", color=f"C{i}", label=name)
     a1.set_title("critic's estimate of W(p_data, p_g)")
