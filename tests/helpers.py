@@ -39,6 +39,7 @@ __all__ = [
     "record_grad_errors",
     "largest_grad_error",
     "grad_errors",
+    "step_gradient_errors",
 ]
 
 GPU = backend.gpu_available()
@@ -137,3 +138,26 @@ def largest_grad_error():
         return None
     label = max(_GRAD_ERRORS, key=_GRAD_ERRORS.get)
     return _GRAD_ERRORS[label], label
+
+
+def step_gradient_errors(gan, step, keys, model) -> dict:
+    """Relative errors of ``model``'s gradients after ``step()`` against
+    centred differences of the step's statistic ``keys`` (a name, or names
+    whose values are summed). The GAN is re-seeded before every evaluation
+    (``gan.seed(5)``), so the noise and dropout masks are the same each time;
+    a learning rate of 0 leaves the parameters alone. Each array's largest
+    error is divided by the scale of the whole gradient."""
+    from scratchgan.nn.gradcheck import numerical_gradient
+
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+
+    def value():
+        gan.seed(5)
+        stats = step()
+        return sum(float(stats[k]) for k in keys)
+    value()
+    analytic = {k: to_host(g).copy() for k, g in model.gradients().items()}
+    numeric = {k: to_host(numerical_gradient(value, p)) for k, p in model.parameters().items()}
+    scale = max(float(np.abs(analytic[k]).max() + np.abs(numeric[k]).max()) for k in numeric)
+    assert scale > 1e-3
+    return {k: float(np.abs(analytic[k] - numeric[k]).max()) / scale for k in numeric}

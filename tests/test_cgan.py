@@ -18,7 +18,7 @@ from scipy import stats
 
 import scratchgan.data
 import scratchgan.models.judge as judge_mod
-from helpers import BACKENDS, assert_grads_ok, device_for, to_host, to_xp
+from helpers import BACKENDS, assert_grads_ok, device_for, step_gradient_errors, to_host, to_xp
 from scratchgan import nn
 from scratchgan.cli import main
 from scratchgan.data import Dataset
@@ -135,21 +135,6 @@ def frozen(xp, build, fast_layers):
     return gan, shape
 
 
-def fd(gan, step, stat, model):
-    """Relative errors of ``model``'s gradients from ``step`` against finite
-    differences of the step's own loss (the same noise and dropout masks
-    every time: ``gan.seed(5)`` first; lr = 0 leaves the parameters alone)."""
-    def value():
-        gan.seed(5)
-        return float(step()[stat])
-    value()
-    analytic = {k: to_host(g).copy() for k, g in model.gradients().items()}
-    numeric = {k: numerical_gradient(value, p) for k, p in model.parameters().items()}
-    scale = max(float(np.abs(analytic[k]).max() + np.abs(numeric[k]).max()) for k in numeric)
-    assert scale > 1e-3
-    return {k: float(np.abs(analytic[k] - numeric[k]).max()) / scale for k in numeric}
-
-
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
 @pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan], ids=["paper_mlp", "cdcgan"])
@@ -160,9 +145,9 @@ def test_conditional_steps_match_finite_differences(xp, fast_layers, build):
     gan, shape = frozen(xp, build, fast_layers)
     x = to_xp(xp, np.random.default_rng(0).random((len(LABELS),) + shape))
     y = to_xp(xp, LABELS)
-    assert_grads_ok(fd(gan, lambda: gan.d_step(Batch(x, labels=y)), "d_loss", gan.D))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.d_step(Batch(x, labels=y)), "d_loss", gan.D))
     assert gan.fake_labels is y                        # G's step draws for the D step's real labels
-    assert_grads_ok(fd(gan, lambda: gan.g_step(len(y)), "g_loss", gan.G))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(len(y)), "g_loss", gan.G))
     assert set(gan.G.parameters()) and all(np.any(to_host(g) != 0) for g in gan.G.gradients().values())
 
 

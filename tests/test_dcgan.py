@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 import scratchgan.data
-from helpers import BACKENDS, assert_grads_ok, device_for, to_host, to_xp
+from helpers import BACKENDS, assert_grads_ok, device_for, step_gradient_errors, to_host, to_xp
 from scratchgan import nn
 from scratchgan.cli import main
 from scratchgan.data import Dataset
 from scratchgan.gan import GAN, NoisePrior
 from scratchgan.models import dcgan, sample_shape
 from scratchgan.nn import losses
-from scratchgan.nn.gradcheck import numerical_gradient
 from scratchgan.presets import PRESETS
 from scratchgan.training.checkpoint import read_checkpoint
 
@@ -55,18 +54,6 @@ def frozen(xp, fast_layers):
                device=device_for(xp))
 
 
-def fd(gan, step, stat, model):
-    def value():
-        gan.seed(5)
-        return float(step()[stat])
-    value()
-    analytic = {k: to_host(g).copy() for k, g in model.gradients().items()}
-    numeric = {k: numerical_gradient(value, p) for k, p in model.parameters().items()}
-    scale = max(float(np.abs(analytic[k]).max() + np.abs(numeric[k]).max()) for k in numeric)
-    assert scale > 1e-3
-    return {k: float(np.abs(analytic[k] - numeric[k]).max()) / scale for k in numeric}
-
-
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
 def test_dcgan_steps_match_finite_differences(xp, fast_layers):
@@ -74,8 +61,8 @@ def test_dcgan_steps_match_finite_differences(xp, fast_layers):
     finite differences of the step's own loss, every parameter."""
     gan = frozen(xp, fast_layers)
     x = to_xp(xp, np.random.default_rng(0).random((6, 1, SIDE, SIDE)))
-    assert_grads_ok(fd(gan, lambda: gan.d_step(x), "d_loss", gan.D))
-    assert_grads_ok(fd(gan, lambda: gan.g_step(6), "g_loss", gan.G))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.d_step(x), "d_loss", gan.D))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(6), "g_loss", gan.G))
 
 
 @pytest.mark.parametrize("xp", BACKENDS)

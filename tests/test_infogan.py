@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import scratchgan.data
-from helpers import BACKENDS, assert_grads_ok, device_for, to_host, to_xp
+from helpers import BACKENDS, assert_grads_ok, device_for, step_gradient_errors, to_host, to_xp
 from scratchgan import nn
 from scratchgan.cli import main, parse_codes
 from scratchgan.data import Dataset
@@ -101,20 +101,6 @@ def test_presets_and_what_each_optimiser_steps_on():
 # D and Q on one trunk: gradients of both losses, through the public steps
 # --------------------------------------------------------------------------
 
-def fd(gan, step, keys, model):
-    """Relative errors of ``model``'s gradients after ``step()`` against
-    finite differences of the sum of the step's statistics ``keys``."""
-    def value():
-        gan.seed(5)
-        stats = step()
-        return sum(float(stats[k]) for k in keys)
-    value()
-    analytic = {k: to_host(g).copy() for k, g in model.gradients().items()}
-    numeric = {k: to_host(numerical_gradient(value, p)) for k, p in model.parameters().items()}
-    scale = max(float(np.abs(analytic[k]).max() + np.abs(numeric[k]).max()) for k in numeric)
-    assert scale > 1e-3
-    return {k: float(np.abs(analytic[k] - numeric[k]).max()) / scale for k in numeric}
-
 
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
@@ -125,11 +111,11 @@ def test_both_steps_match_finite_differences_for_every_parameter(xp, fast_layers
     training mode, float64, the optimisers at lr 0."""
     gan = frozen(xp, fast_layers)
     x = to_xp(xp, np.random.default_rng(0).random((6, 1, SIDE, SIDE)))
-    errors = fd(gan, lambda: gan.d_step(x), ("d_loss", "q_loss"), gan.D)
+    errors = step_gradient_errors(gan, lambda: gan.d_step(x), ("d_loss", "q_loss"), gan.D)
     trunk, d_head, q_head = models.heads(gan.D)
     assert {k.split(".")[0] + "." + k.split(".")[1] for k in errors} >= {"0.0", "1.0", "1.1"}  # trunk, D, Q
     assert_grads_ok(errors)
-    assert_grads_ok(fd(gan, lambda: gan.g_step(6), ("g_loss", "g_q_loss"), gan.G))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(6), ("g_loss", "g_q_loss"), gan.G))
 
 
 def test_the_trunk_receives_both_heads_gradients():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import BACKENDS, assert_grads_ok, device_for, to_host, to_xp
+from helpers import BACKENDS, assert_grads_ok, device_for, step_gradient_errors, to_xp
 from scratchgan import nn
 from scratchgan.backend import default_rng
 from scratchgan.gan import Batch, Pix2Pix
@@ -15,7 +15,7 @@ from scratchgan.models import pix2pix as pix2pix_model
 from scratchgan.models.patchgan import build_discriminator, output_side, receptive_field
 from scratchgan.models.unet import NoiseDropout, UNet, build_generator, widths
 from scratchgan.nn import losses
-from scratchgan.nn.gradcheck import check_module, directional_check, numerical_gradient
+from scratchgan.nn.gradcheck import check_module, directional_check
 from scratchgan.presets import PRESETS, build_gan, resolve
 
 F64 = np.float64
@@ -221,20 +221,6 @@ def pairs(xp=np, m=4, seed=0):
     return Batch(to_xp(xp, rs.random((m, 1, SIDE, SIDE))), source=to_xp(xp, rs.random((m, 1, SIDE, SIDE))))
 
 
-def fd(gan, step, stat, model):
-    """Relative errors of the step's gradients of ``stat`` against centred
-    differences, dropout masks fixed by re-seeding the GAN before every evaluation."""
-    def value():
-        gan.seed(5)
-        return float(step()[stat])
-    value()
-    analytic = {k: to_host(g).copy() for k, g in model.gradients().items()}
-    numeric = {k: numerical_gradient(value, p) for k, p in model.parameters().items()}
-    scale = max(float(np.abs(analytic[k]).max() + np.abs(numeric[k]).max()) for k in numeric)
-    assert scale > 1e-3
-    return {k: float(np.abs(analytic[k] - numeric[k]).max()) / scale for k in numeric}
-
-
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
 def test_pix2pix_steps_match_finite_differences(xp, fast_layers):
@@ -242,8 +228,8 @@ def test_pix2pix_steps_match_finite_differences(xp, fast_layers):
     through D), every parameter, against differences of the step's own loss."""
     gan = frozen(xp, fast_layers)
     batch = pairs(xp)
-    assert_grads_ok(fd(gan, lambda: gan.d_step(batch), "d_loss", gan.D))
-    assert_grads_ok(fd(gan, lambda: gan.g_step(batch), "g_loss", gan.G))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.d_step(batch), "d_loss", gan.D))
+    assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(batch), "g_loss", gan.G))
 
 
 @pytest.mark.parametrize("kw", [dict(adversarial=False), dict(lambda_l1=0.0), dict(lambda_l1=3.0)],
