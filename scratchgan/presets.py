@@ -361,6 +361,19 @@ PRESETS["cdcgan"] = Preset(
         "dimensions and G's output a sigmoid on [0, 1], as there.",
     ))
 
+PRESETS["cdcgan-fc"] = replace(
+    PRESETS["cdcgan"],
+    summary="conditional DCGAN with the DCGAN authors' conditional MNIST layer plan: the cdcgan networks plus a "
+            "1024-unit fully connected layer in G and in D",
+    paper="Radford, Metz & Chintala 2016, their conditional MNIST code (Newmu/dcgan_code "
+          "mnist/train_cond_dcgan.py); docs/cgan.md section 5",
+    model_args=dict(PRESETS["cdcgan"].model_args, fc_units=1024),
+    deviations=(
+        "The authors' layer plan (G: [z, y] -> FC 1024 -> FC 128x7x7 -> deconv 64 -> deconv 1; D: conv 64 -> conv "
+        "128 -> FC 1024 -> logit; BN on every hidden layer but D's first; the label beside every layer) with the "
+        "dcgan preset's 4x4 kernels (stride 2, padding 1) where the authors use 5x5, and biases kept.",
+    ) + PRESETS["cdcgan"].deviations[1:])
+
 #: What a run may override on top of its preset (``None``: the preset's value).
 OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
 

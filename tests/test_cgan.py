@@ -103,6 +103,26 @@ def test_conditional_dcgan_puts_the_label_beside_every_weighted_layer():
         cdcgan.build((784,), noise_dim=100)
 
 
+def test_cdcgan_fc_preset_is_the_authors_layer_plan():
+    """cdcgan-fc: the cdcgan networks plus a 1024-unit fully connected layer in
+    G ([z, y] → 1024 → 128·7·7) and D ([h, y] → 1024 → logit), each with BN and
+    the label concatenated before it."""
+    p = PRESETS["cdcgan-fc"]
+    assert p.model_args["fc_units"] == 1024 and p.model == "cdcgan" and p.batch_size == 128
+    nets = cdcgan.build((1, 28, 28), noise_dim=100, rng=0, fast_layers=False,
+                        **{k: v for k, v in p.model_args.items() if k != "n_classes"})
+    G, D = nets["G"], nets["D"]
+    linears = [(l.n_in, l.n_out) for l in G.layers + D.layers if isinstance(l, nn.Linear)]
+    assert linears == [(110, 1024), (1034, 128 * 49), (128 * 49 + 10, 1024), (1034, 1)]
+    for net in (G, D):  # every Linear follows a LabelConcat; the hidden ones are batch-normalised
+        for i, l in enumerate(net.layers):
+            if isinstance(l, nn.Linear):
+                assert isinstance(net.layers[i - 1], LabelConcat)
+                assert l.n_out == 1 or isinstance(net.layers[i + 1], nn.BatchNorm1d)
+    assert G.forward((np.zeros((3, 100), np.float32), np.array([0, 9, 4]))).shape == (3, 1, 28, 28)
+    assert PRESETS["cdcgan"].model_args.get("fc_units") is None      # the old plan stays loadable
+
+
 def test_unit_cube_prior_is_uniform_on_0_1():
     z = NoisePrior(4, "unit-cube").sample(20000, np.random.default_rng(0), F64)
     assert z.min() >= 0 and z.max() < 1 and abs(z.mean() - 0.5) < 0.01
@@ -120,12 +140,17 @@ def tiny_mlp(fast_layers, dtype=F64):
     return G, D, (8,)
 
 
-def tiny_cdcgan(fast_layers, dtype=F64):
+def tiny_cdcgan(fast_layers, dtype=F64, fc_units=None):
     G = cdcgan.build_generator(noise_dim=NOISE, n_classes=CLASSES, g_channels=(4, 3), side=SIDE, std=0.5, rng=0,
-                               dtype=dtype, fast_layers=fast_layers)
+                               dtype=dtype, fast_layers=fast_layers, fc_units=fc_units)
     D = cdcgan.build_discriminator(n_classes=CLASSES, d_channels=(3, 4), side=SIDE, std=0.5, rng=1, dtype=dtype,
-                                   fast_layers=fast_layers)
+                                   fast_layers=fast_layers, fc_units=fc_units)
     return G, D, (1, SIDE, SIDE)
+
+
+def tiny_cdcgan_fc(fast_layers, dtype=F64):
+    """The cdcgan-fc layer plan: a fully connected hidden layer in G and D."""
+    return tiny_cdcgan(fast_layers, dtype, fc_units=5)
 
 
 def frozen(xp, build, fast_layers):
@@ -137,7 +162,7 @@ def frozen(xp, build, fast_layers):
 
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
-@pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan], ids=["paper_mlp", "cdcgan"])
+@pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan, tiny_cdcgan_fc], ids=["paper_mlp", "cdcgan", "cdcgan_fc"])
 def test_conditional_steps_match_finite_differences(xp, fast_layers, build):
     """D's step (D(x, y) and D(G(z, y), y), every D parameter) and G's step
     (through G(z, y) and D, every G parameter) against finite differences,
@@ -211,7 +236,7 @@ def test_the_conditional_steps_compose_with_algorithm_1s_machinery():
     assert set(fresh.g_step(6)) == {"g_loss"}
 
 
-@pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan], ids=["paper_mlp", "cdcgan"])
+@pytest.mark.parametrize("build", [tiny_mlp, tiny_cdcgan, tiny_cdcgan_fc], ids=["paper_mlp", "cdcgan", "cdcgan_fc"])
 def test_whole_networks_against_finite_differences(build):
     """G(z, y) and D(x, y) as modules, L = Σ net(a, y) ⊙ g for a random g: the
     gradient of the float input (z or x) and of every parameter against
