@@ -101,7 +101,7 @@ def test_fast_exports_drop_in_names():
                           "Adam", "ExponentialDecay", "LinearMomentum", "init_weight", "sigmoid"]:
         ref, fst = getattr(nn, name), getattr(fast, name)
         assert fst is ref or issubclass(fst, ref), name
-    assert fast.Tanh is nn.Tanh and fast.LeakyReLU is nn.LeakyReLU and fast.Conv2d is nn.Conv2d
+    assert fast.Tanh is nn.Tanh and fast.Conv2d is nn.Conv2d and fast.LeakyReLU is not nn.LeakyReLU
     assert issubclass(fast.Adam, nn.Adam) and fast.Adam is not nn.Adam
 
 
@@ -150,6 +150,27 @@ def test_fast_layer_equals_reference_on_mixed_dtypes(xp, name):
         close(fst.backward(dy), ref.backward(dy), F64)
         for k in ref.grads:
             close(fst.grads[k], ref.grads[k], F32)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 0.01])
+def test_fast_leaky_relu_is_bit_for_bit_on_channels_last_views(xp, slope):
+    """max(x, slope·x) and dy·max([x > 0], slope) give exactly the reference's
+    numbers — on an (N, C, H, W) view of channels-last memory (what a
+    convolution hands on), with ±0, NaN and a denormal — and a second backward
+    (the penalty's tangent pass) exactly the first's."""
+    rs = np.random.default_rng(4)
+    x = rs.standard_normal((3, 5, 4, 6)).astype(np.float32)
+    x.ravel()[:5] = [0.0, -0.0, np.nan, 1e-40, -1e-40]
+    x = to_xp(xp, x).transpose(0, 3, 1, 2)                       # (3, 6, 5, 4), not contiguous
+    dy = to_xp(xp, rs.standard_normal((3, 5, 4, 6)).astype(np.float32)).transpose(0, 3, 1, 2)
+    ref, fst = nn.LeakyReLU(slope), fast.LeakyReLU(slope)
+    y_r, y_f = to_host(ref.forward(x)), to_host(fst.forward(x))
+    np.testing.assert_array_equal(y_f, y_r)
+    np.testing.assert_array_equal(np.signbit(y_f), np.signbit(y_r))
+    d_r = to_host(ref.backward(dy))
+    for _ in range(2):
+        np.testing.assert_array_equal(to_host(fst.backward(dy)), d_r)
+    assert fst.backward(dy, need_dx=False) is None
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.75])

@@ -32,6 +32,9 @@ was measured in the training loop of the paper's model on a 2-core CPU
   to 2⁻³² (float32 uniforms have 24 random bits).
 * **A sigmoid with one exponential** (``max(e, [x ≥ 0]) / (1 + e)``) and a
   ReLU that forms its mask only when a gradient is asked for.
+* **A LeakyReLU without** ``where`` (``max(x, slope·x)``; backward a product
+  with a factor that is exactly 1 or the slope): ``np.where`` on a boolean
+  mask costs about ten times as much as a streamed product.
 * **SGD and Adam in L2-sized blocks**: ``v *= μ; v −= η·g; θ += v`` over a whole
   multi-megabyte array streams it from memory three times, over a 32 k-element
   block once; Adam's ten passes likewise, with its temporaries in two scratch
@@ -53,7 +56,7 @@ from . import layers as _ref
 from . import optim as _optim
 from .containers import Concat, Fork, Identity, Parallel, Sequential, skip_concat  # noqa: F401
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401
-from .layers import Embedding, Flatten, LeakyReLU, Reshape, Tanh, init_weight, sigmoid  # noqa: F401
+from .layers import Embedding, Flatten, Reshape, Tanh, init_weight, sigmoid  # noqa: F401
 from .module import check_shape
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .optim import ExponentialDecay, LinearMomentum, RMSProp  # noqa: F401
@@ -350,6 +353,40 @@ class ReLU(_ref.ReLU):
         y = self._cached()
         self._check_dy(dy, y.shape)
         return dy * (y > 0) if need_dx else None
+
+
+class LeakyReLU(_ref.LeakyReLU):
+    """:class:`scratchgan.nn.LeakyReLU` without ``where``: ``np.where`` on a
+    boolean mask runs element by element (about 3 ms for 400 k floats here,
+    forward and backward alike), ``max`` and a product stream.
+
+    * forward ``y = max(x, slope·x)`` — the same numbers as the reference's
+      ``where(x > 0, x, slope·x)`` for ``0 ≤ slope < 1``, signed zeros and NaN
+      included;
+    * backward ``dx = dy · s`` with the factor ``s = max([x > 0], slope)``
+      (exactly 1 or ``slope``), formed at the first backward and kept for the
+      next (the penalty's second-order pass calls backward twice).
+    """
+
+    def forward(self, x, train=True):
+        """As :meth:`scratchgan.nn.LeakyReLU.forward` (same shapes, same result); see the class docstring."""
+        xp = get_array_module(x)
+        y = x * x.dtype.type(self.slope)
+        xp.maximum(x, y, out=y)
+        self._cache = [x > 0, None]            # the mask, and the factor once a backward forms it
+        return y
+
+    def backward(self, dy, *, need_dx=True, param_grads=True):
+        """As :meth:`scratchgan.nn.LeakyReLU.backward` (same shapes, same result); see the class docstring."""
+        cache = self._cached()
+        self._check_dy(dy, cache[0].shape)
+        if not need_dx:
+            return None
+        if cache[1] is None or cache[1].dtype != dy.dtype:
+            factor = cache[0].astype(dy.dtype)
+            get_array_module(dy).maximum(factor, dy.dtype.type(self.slope), out=factor)
+            cache[1] = factor
+        return dy * cache[1]
 
 
 BLOCK = 1 << 15  # elements per block of a CPU update: a few blocks fit in L2
