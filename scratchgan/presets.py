@@ -349,8 +349,8 @@ PRESETS["cdcgan"] = Preset(
     deviations=(
         "The dcgan preset's networks (G 128 -> 64 -> 1 channels, D 64 -> 128, 4x4 kernels, biases kept) with the "
         "one-hot label concatenated before every layer with weights, as label maps beside feature maps; the "
-        "authors' conditional MNIST nets add a 1024-unit fully connected layer to G and D and use 5x5 kernels "
-        "without biases.",
+        "authors' conditional MNIST nets add a 1024-unit fully connected layer to G and D (--preset cdcgan-fc) "
+        "and use 5x5 kernels without biases.",
         "Adam 2e-4, beta1 0.5, batch 128 at a constant rate, as the dcgan preset; the authors' code adds L2 weight "
         "decay 2.5e-5 and decays the rate linearly to 0 over a second 100 epochs.",
         "Algorithm 1 with k = 1: every minibatch updates D, then G; the authors' code updates only one of them "

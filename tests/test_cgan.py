@@ -120,7 +120,11 @@ def test_cdcgan_fc_preset_is_the_authors_layer_plan():
                 assert isinstance(net.layers[i - 1], LabelConcat)
                 assert l.n_out == 1 or isinstance(net.layers[i + 1], nn.BatchNorm1d)
     assert G.forward((np.zeros((3, 100), np.float32), np.array([0, 9, 4]))).shape == (3, 1, 28, 28)
-    assert PRESETS["cdcgan"].model_args.get("fc_units") is None      # the old plan stays loadable
+    # cdcgan keeps its plan (its checkpoints load by preset name): one Linear in G, one in D
+    old = cdcgan.build((1, 28, 28), noise_dim=100, rng=0, fast_layers=False,
+                       **{k: v for k, v in PRESETS["cdcgan"].model_args.items() if k != "n_classes"})
+    assert [(l.n_in, l.n_out) for net in old.values() for l in net.layers if isinstance(l, nn.Linear)] == \
+        [(110, 128 * 49), (128 * 49 + 10, 1)]
 
 
 def test_unit_cube_prior_is_uniform_on_0_1():

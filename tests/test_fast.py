@@ -154,22 +154,25 @@ def test_fast_layer_equals_reference_on_mixed_dtypes(xp, name):
 
 @pytest.mark.parametrize("slope", [0.0, 0.2, 0.01])
 def test_fast_leaky_relu_is_bit_for_bit_on_channels_last_views(xp, slope):
-    """max(x, slope·x) and dy·max([x > 0], slope) give exactly the reference's
+    """x·s and dy·s with s = max([x > 0], slope) give exactly the reference's
     numbers — on an (N, C, H, W) view of channels-last memory (what a
-    convolution hands on), with ±0, NaN and a denormal — and a second backward
-    (the penalty's tangent pass) exactly the first's."""
+    convolution hands on), with ±0, NaN, ±inf and denormals — and a second
+    backward with another dy (the penalty's tangent pass), also in another
+    dtype, exactly the reference's for that dy."""
     rs = np.random.default_rng(4)
     x = rs.standard_normal((3, 5, 4, 6)).astype(np.float32)
-    x.ravel()[:5] = [0.0, -0.0, np.nan, 1e-40, -1e-40]
+    x.ravel()[:7] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-40, -1e-40]
     x = to_xp(xp, x).transpose(0, 3, 1, 2)                       # (3, 6, 5, 4), not contiguous
-    dy = to_xp(xp, rs.standard_normal((3, 5, 4, 6)).astype(np.float32)).transpose(0, 3, 1, 2)
     ref, fst = nn.LeakyReLU(slope), fast.LeakyReLU(slope)
-    y_r, y_f = to_host(ref.forward(x)), to_host(fst.forward(x))
+    with np.errstate(invalid="ignore"):                          # -inf · 0 is NaN, in both
+        y_r, y_f = to_host(ref.forward(x)), to_host(fst.forward(x))
     np.testing.assert_array_equal(y_f, y_r)
     np.testing.assert_array_equal(np.signbit(y_f), np.signbit(y_r))
-    d_r = to_host(ref.backward(dy))
-    for _ in range(2):
-        np.testing.assert_array_equal(to_host(fst.backward(dy)), d_r)
+    for dtype in (np.float32, np.float32, np.float64):
+        dy = to_xp(xp, rs.standard_normal((3, 5, 4, 6)).astype(dtype)).transpose(0, 3, 1, 2)
+        d_f, d_r = to_host(fst.backward(dy)), to_host(ref.backward(dy))
+        assert d_f.dtype == d_r.dtype
+        np.testing.assert_array_equal(d_f, d_r)
     assert fst.backward(dy, need_dx=False) is None
 
 

@@ -32,9 +32,9 @@ was measured in the training loop of the paper's model on a 2-core CPU
   to 2⁻³² (float32 uniforms have 24 random bits).
 * **A sigmoid with one exponential** (``max(e, [x ≥ 0]) / (1 + e)``) and a
   ReLU that forms its mask only when a gradient is asked for.
-* **A LeakyReLU without** ``where`` (``max(x, slope·x)``; backward a product
-  with a factor that is exactly 1 or the slope): ``np.where`` on a boolean
-  mask costs about ten times as much as a streamed product.
+* **A LeakyReLU without** ``where``: forward and backward are products with
+  one factor that is exactly 1 or the slope; ``np.where`` on a boolean mask
+  costs about ten times as much as a streamed product.
 * **SGD and Adam in L2-sized blocks**: ``v *= μ; v −= η·g; θ += v`` over a whole
   multi-megabyte array streams it from memory three times, over a 32 k-element
   block once; Adam's ten passes likewise, with its temporaries in two scratch
@@ -356,37 +356,39 @@ class ReLU(_ref.ReLU):
 
 
 class LeakyReLU(_ref.LeakyReLU):
-    """:class:`scratchgan.nn.LeakyReLU` without ``where``: ``np.where`` on a
-    boolean mask runs element by element (about 3 ms for 400 k floats here,
-    forward and backward alike), ``max`` and a product stream.
+    """:class:`scratchgan.nn.LeakyReLU` through one factor instead of ``where``:
+    ``np.where`` on a boolean mask runs element by element (about 3 ms for
+    400 k floats here, forward and backward alike); a product streams.
 
-    * forward ``y = max(x, slope·x)`` — the same numbers as the reference's
-      ``where(x > 0, x, slope·x)`` for ``0 ≤ slope < 1``, signed zeros and NaN
-      included;
-    * backward ``dx = dy · s`` with the factor ``s = max([x > 0], slope)``
-      (exactly 1 or ``slope``), formed at the first backward and kept for the
-      next (the penalty's second-order pass calls backward twice).
+    The factor ``s = max([x > 0], slope)`` is exactly 1 where ``x > 0`` and
+    ``slope`` elsewhere (NaN included), so ``y = x·s`` and ``dx = dy·s`` are the
+    reference's ``where(x > 0, x, slope·x)`` and ``where(x > 0, dy, slope·dy)``
+    bit for bit — signed zeros, NaN and ±inf included (``max(x, slope·x)``
+    would not be: at slope 0 it turns +inf into NaN). The factor is the whole
+    cache (4 bytes an element in float32), and backward may be called again
+    with another ``dy`` (the penalty's second-order pass does).
     """
+
+    def _factor(self, positive, dtype):
+        factor = positive.astype(dtype)
+        get_array_module(factor).maximum(factor, dtype.type(self.slope), out=factor)
+        return factor
 
     def forward(self, x, train=True):
         """As :meth:`scratchgan.nn.LeakyReLU.forward` (same shapes, same result); see the class docstring."""
-        xp = get_array_module(x)
-        y = x * x.dtype.type(self.slope)
-        xp.maximum(x, y, out=y)
-        self._cache = [x > 0, None]            # the mask, and the factor once a backward forms it
-        return y
+        factor = self._factor(x > 0, x.dtype)
+        self._cache = factor
+        return x * factor
 
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """As :meth:`scratchgan.nn.LeakyReLU.backward` (same shapes, same result); see the class docstring."""
-        cache = self._cached()
-        self._check_dy(dy, cache[0].shape)
+        factor = self._cached()
+        self._check_dy(dy, factor.shape)
         if not need_dx:
             return None
-        if cache[1] is None or cache[1].dtype != dy.dtype:
-            factor = cache[0].astype(dy.dtype)
-            get_array_module(dy).maximum(factor, dy.dtype.type(self.slope), out=factor)
-            cache[1] = factor
-        return dy * cache[1]
+        if factor.dtype != dy.dtype:  # the slope rounded to dy's precision, as the reference multiplies
+            factor = self._factor(factor == 1, dy.dtype)
+        return dy * factor
 
 
 BLOCK = 1 << 15  # elements per block of a CPU update: a few blocks fit in L2
