@@ -173,6 +173,19 @@ PRESETS["dcgan"] = Preset(
         "normalisation as two passes. The paper does not state its update order.",
         "z is uniform on [-1, 1] in 100 dimensions, as the authors' code draws it.",
     ))
+PRESETS["dcgan-fc"] = replace(
+    PRESETS["dcgan"],
+    summary="DCGAN with the authors' MNIST layer plan: the dcgan networks plus a 1024-unit fully connected layer "
+            "in G and in D",
+    paper="Radford, Metz & Chintala 2016 and their MNIST code (Newmu/dcgan_code mnist/train_cond_dcgan.py, "
+          "without its label); docs/dcgan.md section 4",
+    model_args=dict(PRESETS["dcgan"].model_args, fc_units=1024),
+    deviations=(
+        "The authors' MNIST layer plan (G: z -> FC 1024 -> FC 128x7x7 -> deconv 64 -> deconv 1; D: conv 64 -> "
+        "conv 128 -> FC 1024 -> logit; BN on every hidden layer but D's first), which keeps one fully connected "
+        "hidden layer on each side where the paper's guidelines drop them; the authors' MNIST nets are "
+        "conditional, this one is not. 4x4 kernels (stride 2, padding 1) where the authors use 5x5, biases kept.",
+    ) + PRESETS["dcgan"].deviations[1:])
 
 _CRITIC = dict(dim=32, slope=0.2)
 _WGAN_CONV = ("The WGAN-GP authors' MNIST critic (three 5x5 stride-2 convolutions, LeakyReLU, a linear "

@@ -20,10 +20,11 @@ F64 = np.float64
 SIDE, NOISE = 8, 3
 
 
-def tiny_pair(fast_layers, dtype=F64):
+def tiny_pair(fast_layers, dtype=F64, fc_units=None):
     G = dcgan.build_generator(noise_dim=NOISE, g_channels=(4, 3), side=SIDE, std=0.5, rng=0, dtype=dtype,
-                              fast_layers=fast_layers)
-    D = dcgan.build_discriminator(d_channels=(3, 4), side=SIDE, std=0.5, rng=1, dtype=dtype, fast_layers=fast_layers)
+                              fast_layers=fast_layers, fc_units=fc_units)
+    D = dcgan.build_discriminator(d_channels=(3, 4), side=SIDE, std=0.5, rng=1, dtype=dtype, fast_layers=fast_layers,
+                                  fc_units=fc_units)
     return G, D
 
 
@@ -48,18 +49,37 @@ def test_architecture_follows_the_guidelines():
         dcgan.build((784,), noise_dim=100)
 
 
-def frozen(xp, fast_layers):
-    G, D = tiny_pair(fast_layers)
+def test_dcgan_fc_preset_is_the_authors_mnist_layer_plan():
+    """``dcgan-fc``: the dcgan networks with one 1024-unit Linear → BN layer
+    after G's input and before D's logit; ``dcgan`` itself unchanged."""
+    nets = dcgan.build((1, 28, 28), noise_dim=100, rng=0, fast_layers=False, **PRESETS["dcgan-fc"].model_args)
+    G, D = nets["G"], nets["D"]
+    plan = lambda net: [(type(l).__name__, getattr(l, "n_out", None)) for l in net.layers]
+    assert plan(G)[:7] == [("Linear", 1024), ("BatchNorm1d", None), ("ReLU", None), ("Linear", 128 * 49),
+                           ("BatchNorm1d", None), ("ReLU", None), ("Reshape", None)]
+    assert plan(D)[-5:] == [("Flatten", None), ("Linear", 1024), ("BatchNorm1d", None), ("LeakyReLU", None),
+                            ("Linear", 1)]
+    assert G.output_shape((100,)) == (1, 28, 28) and D.output_shape((1, 28, 28)) == (1,)
+    assert PRESETS["dcgan"].model_args.get("fc_units") is None and PRESETS["dcgan-fc"].model == "dcgan"
+    for k in ("batch_size", "optimizers", "prior", "noise_dim", "loss", "variant"):
+        assert getattr(PRESETS["dcgan-fc"], k) == getattr(PRESETS["dcgan"], k)
+    plain = dcgan.build((1, 28, 28), noise_dim=100, rng=0, fast_layers=False)
+    assert [type(l).__name__ for l in plain["D"].layers][-2:] == ["Flatten", "Linear"]
+
+
+def frozen(xp, fast_layers, fc_units=None):
+    G, D = tiny_pair(fast_layers, fc_units=fc_units)
     return GAN(G, D, nn.SGD(D, lr=0.0), nn.SGD(G, lr=0.0), NoisePrior(NOISE, "uniform"), loss="non-saturating",
                device=device_for(xp))
 
 
 @pytest.mark.parametrize("xp", BACKENDS)
 @pytest.mark.parametrize("fast_layers", [False, True], ids=["reference", "fast"])
-def test_dcgan_steps_match_finite_differences(xp, fast_layers):
+@pytest.mark.parametrize("fc_units", [None, 5], ids=["dcgan", "dcgan-fc"])
+def test_dcgan_steps_match_finite_differences(xp, fast_layers, fc_units):
     """The whole D and G steps, batch statistics in training mode, against
     finite differences of the step's own loss, every parameter."""
-    gan = frozen(xp, fast_layers)
+    gan = frozen(xp, fast_layers, fc_units)
     x = to_xp(xp, np.random.default_rng(0).random((6, 1, SIDE, SIDE)))
     assert_grads_ok(step_gradient_errors(gan, lambda: gan.d_step(x), "d_loss", gan.D))
     assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(6), "g_loss", gan.G))

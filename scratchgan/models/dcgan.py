@@ -30,6 +30,15 @@ sigmoid on [0, 1], as in the authors' MNIST code, so the data and every metric
 stay on [0, 1]; the paper's default is tanh on [−1, 1]. Linear and
 convolution layers followed by batch normalisation keep their bias (BN's β
 makes it redundant, but it costs nothing and matches PyTorch's defaults).
+
+**The authors' MNIST layer plan.** The paper's guidelines drop fully
+connected hidden layers, but the DCGAN authors' own MNIST networks
+(``Newmu/dcgan_code`` ``mnist/train_cond_dcgan.py``, docs/dcgan.md §4) keep
+one of 1024 units on each side; ``fc_units=1024`` adds it (the ``dcgan-fc``
+preset; the same plan as the conditional ``cdcgan-fc`` without the label)::
+
+    G: z → Linear 1024 → BN → ReLU → Linear 128·7·7 → BN → ReLU → …          as above
+    D: … → Flatten → Linear 1024 → BN → LeakyReLU 0.2 → Linear 1
 """
 
 from __future__ import annotations
@@ -43,12 +52,13 @@ __all__ = ["build", "build_generator", "build_discriminator"]
 
 
 def build_generator(*, noise_dim=100, g_channels=(128, 64), side=28, out_channels=1, std=0.02, rng=None,
-                    dtype=np.float32, fast_layers=True):
+                    dtype=np.float32, fast_layers=True, fc_units=None):
     """G: noise ``(m, noise_dim)`` → images ``(m, out_channels, side, side)`` in [0, 1].
 
     ``g_channels = (c0, c1, …)``: the projection gives ``c0`` maps of
     ``side / 2^len`` pixels; each transposed convolution doubles the side and
-    moves to the next width, the last one to ``out_channels``.
+    moves to the next width, the last one to ``out_channels``. ``fc_units``:
+    a hidden ``Linear fc_units → BN → ReLU`` before the projection.
     """
     L = fast if fast_layers else nn
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -57,9 +67,12 @@ def build_generator(*, noise_dim=100, g_channels=(128, 64), side=28, out_channel
     start = side // 2 ** n_up
     if start * 2 ** n_up != side:
         raise ValueError(f"side {side} is not a multiple of 2^{n_up} (one doubling per entry of g_channels)")
-    c0 = g_channels[0]
-    layers = [L.Linear(noise_dim, c0 * start * start, **kw), L.BatchNorm1d(c0 * start * start, dtype=dtype),
-              L.ReLU(), L.Reshape(c0, start, start)]
+    c0, layers, n_in = g_channels[0], [], noise_dim
+    if fc_units:
+        layers += [L.Linear(n_in, fc_units, **kw), L.BatchNorm1d(fc_units, dtype=dtype), L.ReLU()]
+        n_in = fc_units
+    layers += [L.Linear(n_in, c0 * start * start, **kw), L.BatchNorm1d(c0 * start * start, dtype=dtype),
+               L.ReLU(), L.Reshape(c0, start, start)]
     widths = list(g_channels) + [out_channels]
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(L.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, **kw))
@@ -70,11 +83,12 @@ def build_generator(*, noise_dim=100, g_channels=(128, 64), side=28, out_channel
 
 
 def build_discriminator(*, d_channels=(64, 128), side=28, in_channels=1, std=0.02, slope=0.2, rng=None,
-                        dtype=np.float32, fast_layers=True):
+                        dtype=np.float32, fast_layers=True, fc_units=None):
     """D: images ``(m, in_channels, side, side)`` → logits ``(m, 1)``.
 
     Each strided convolution halves the side; batch normalisation after every
-    one but the first (D's input layer).
+    one but the first (D's input layer). ``fc_units``: a hidden
+    ``Linear fc_units → BN → LeakyReLU`` before the logit.
     """
     L = fast if fast_layers else nn
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -86,12 +100,17 @@ def build_discriminator(*, d_channels=(64, 128), side=28, in_channels=1, std=0.0
             layers.append(L.BatchNorm2d(c_out, dtype=dtype))
         layers.append(L.LeakyReLU(slope))
         c_in, s = c_out, (s + 2 - 4) // 2 + 1
-    layers += [L.Flatten(), L.Linear(c_in * s * s, 1, **kw)]
+    layers.append(L.Flatten())
+    n_in = c_in * s * s
+    if fc_units:
+        layers += [L.Linear(n_in, fc_units, **kw), L.BatchNorm1d(fc_units, dtype=dtype), L.LeakyReLU(slope)]
+        n_in = fc_units
+    layers.append(L.Linear(n_in, 1, **kw))
     return L.Sequential(layers)
 
 
 def build(x_shape, *, noise_dim, pixel_mean=None, rng=None, fast_layers=True, g_channels=(128, 64),
-          d_channels=(64, 128), std=0.02, slope=0.2):
+          d_channels=(64, 128), std=0.02, slope=0.2, fc_units=None):
     """``{"G": G, "D": D}`` for images of ``x_shape = (C, side, side)``.
 
     ``pixel_mean`` is not used (the DCGAN initialisation is N(0, std²) everywhere).
@@ -100,9 +119,9 @@ def build(x_shape, *, noise_dim, pixel_mean=None, rng=None, fast_layers=True, g_
         raise ValueError(f"DCGAN works on square images (C, side, side), got sample shape {tuple(x_shape)}")
     c, side = int(x_shape[0]), int(x_shape[1])
     G = build_generator(noise_dim=noise_dim, g_channels=tuple(g_channels), side=side, out_channels=c, std=std,
-                        rng=rng, fast_layers=fast_layers)
+                        rng=rng, fast_layers=fast_layers, fc_units=fc_units)
     D = build_discriminator(d_channels=tuple(d_channels), side=side, in_channels=c, std=std, slope=slope, rng=rng,
-                            fast_layers=fast_layers)
+                            fast_layers=fast_layers, fc_units=fc_units)
     return {"G": G, "D": D}
 
 
