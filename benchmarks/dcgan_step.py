@@ -180,12 +180,12 @@ def torch_conv(name):
     return step, (lambda: None)
 
 
-def preset_iteration(seed=0):
-    """One iteration of the ``dcgan`` preset itself (batch 128, the widths of
-    models/dcgan.py, Adam 2e-4): what ``train --preset dcgan`` runs."""
+def preset_iteration(seed=0, name="dcgan"):
+    """One iteration of the ``dcgan`` (or ``dcgan-fc``) preset itself (batch 128,
+    the widths of models/dcgan.py, Adam 2e-4): what ``train --preset NAME`` runs."""
     from scratchgan.presets import PRESETS, build_gan
 
-    gan = build_gan(PRESETS["dcgan"], x_shape=(1, 28, 28), steps_per_epoch=390, seed=seed, device="cpu")
+    gan = build_gan(PRESETS[name], x_shape=(1, 28, 28), steps_per_epoch=390, seed=seed, device="cpu")
     data = np.random.default_rng(seed).random((10 * 128, 1, 28, 28), dtype=np.float32)
     state = {"i": 0}
 
@@ -196,7 +196,7 @@ def preset_iteration(seed=0):
     return (lambda: gan.iteration(next_batch)), (lambda: None)
 
 
-def torch_preset_iteration(seed=0):
+def torch_preset_iteration(seed=0, name="dcgan"):
     """The same preset in PyTorch eager (same layers, BN, Adam, two passes through D)."""
     import torch
     import torch.nn.functional as F
@@ -204,7 +204,7 @@ def torch_preset_iteration(seed=0):
     from dcgan_torch_reference import build  # the preset's networks in PyTorch, N(0, 0.02) as ours
 
     torch.manual_seed(seed)
-    G, D = build(torch.nn, paper_output=False)
+    G, D = build(torch.nn, paper_output=False, fc_units=1024 if name == "dcgan-fc" else None)
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = torch.rand(10 * 128, 1, 28, 28)
@@ -281,7 +281,8 @@ def main(argv=None):
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--json")
     ap.add_argument("--reference", action="store_true", help="also time the iteration with the reference layers")
-    ap.add_argument("--preset", action="store_true", help="time the dcgan preset's iteration (batch 128) instead")
+    ap.add_argument("--preset", nargs="?", const="dcgan", choices=["dcgan", "dcgan-fc"],
+                    help="time the dcgan (or dcgan-fc) preset's iteration (batch 128) instead")
     ap.add_argument("--only", choices=["scratchgan", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.only:
@@ -299,11 +300,11 @@ def main(argv=None):
 
     rows = []
     if args.preset:
-        variants = {"scratchgan": preset_iteration()}
+        variants = {"scratchgan": preset_iteration(name=args.preset)}
         if torch_version:
-            variants["torch"] = torch_preset_iteration()
+            variants["torch"] = torch_preset_iteration(name=args.preset)
         res = time_variants(variants, args.iterations)
-        line = f"the dcgan preset (batch 128): scratchgan {res['scratchgan']:.1f} ms/iteration, " \
+        line = f"the {args.preset} preset (batch 128): scratchgan {res['scratchgan']:.1f} ms/iteration, " \
                f"{res['scratchgan'] * 390 / 6e4:.1f} min/epoch of 390 iterations"
         if "torch" in res:
             line += f"; PyTorch eager {res['torch']:.1f} ms ({res['torch'] * 390 / 6e4:.1f} min/epoch); " \

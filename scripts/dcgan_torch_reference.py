@@ -35,14 +35,18 @@ from scratchgan.metrics.judged import fid, inception_score, judge_outputs, preci
 from scratchgan.models.judge import load_judge  # noqa: E402
 
 
-def build(nn, paper_output):
-    """G and D of ``scratchgan.models.dcgan`` at their preset widths (128, 64 / 64, 128)."""
-    G = nn.Sequential(nn.Linear(100, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+def build(nn, paper_output, fc_units=None):
+    """G and D of ``scratchgan.models.dcgan`` at their preset widths (128, 64 / 64, 128);
+    ``fc_units`` (1024 for ``dcgan-fc``) adds the hidden Linear → BN layer on each side."""
+    g_in = [nn.Linear(100, fc_units), nn.BatchNorm1d(fc_units), nn.ReLU()] if fc_units else []
+    d_out = [nn.Linear(128 * 7 * 7, fc_units), nn.BatchNorm1d(fc_units), nn.LeakyReLU(0.2)] if fc_units else []
+    G = nn.Sequential(*g_in, nn.Linear(fc_units or 100, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+                      nn.Unflatten(1, (128, 7, 7)),
                       nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
                       nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh() if paper_output else nn.Sigmoid())
     D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
                       nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-                      nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+                      nn.Flatten(), *d_out, nn.Linear(fc_units or 128 * 7 * 7, 1))
     for m in list(G) + list(D):
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -54,6 +58,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--paper-output", action="store_true", help="tanh on [-1, 1] and normal noise")
+    ap.add_argument("--fc", action="store_true", help="the dcgan-fc preset's networks (1024-unit layers)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir")
@@ -65,7 +70,7 @@ def main(argv=None):
         raise SystemExit("this comparison needs PyTorch: pip install torch==2.13.0 (the CPU build)") from None
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    G, D = build(torch.nn, args.paper_output)
+    G, D = build(torch.nn, args.paper_output, 1024 if args.fc else None)
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
