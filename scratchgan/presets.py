@@ -178,7 +178,7 @@ PRESETS["dcgan-fc"] = replace(
     summary="DCGAN with the authors' MNIST layer plan: the dcgan networks plus a 1024-unit fully connected layer "
             "in G and in D",
     paper="Radford, Metz & Chintala 2016 and their MNIST code (Newmu/dcgan_code mnist/train_cond_dcgan.py, "
-          "without its label); docs/dcgan.md section 4",
+          "without its label); docs/dcgan.md section 5",
     model_args=dict(PRESETS["dcgan"].model_args, fc_units=1024),
     deviations=(
         "The authors' MNIST layer plan (G: z -> FC 1024 -> FC 128x7x7 -> deconv 64 -> deconv 1; D: conv 64 -> "
