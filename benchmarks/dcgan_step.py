@@ -202,9 +202,10 @@ def torch_preset_iteration(seed=0, name="dcgan"):
     import torch.nn.functional as F
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
     from dcgan_torch_reference import build  # the preset's networks in PyTorch, N(0, 0.02) as ours
+    from scratchgan.presets import PRESETS
 
     torch.manual_seed(seed)
-    G, D = build(torch.nn, paper_output=False, fc_units=1024 if name == "dcgan-fc" else None)
+    G, D = build(torch.nn, paper_output=False, fc_units=PRESETS[name].model_args.get("fc_units"))
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = torch.rand(10 * 128, 1, 28, 28)

@@ -1,4 +1,4 @@
-"""The ``dcgan`` preset written in PyTorch eager, scored with scratchgan's judge: a check on our gradients.
+"""The ``dcgan`` (or ``dcgan-fc``) preset written in PyTorch eager, scored with scratchgan's judge: a check on our gradients.
 
 If a hand-derived backward were wrong somewhere in the DCGAN networks, a
 training run would still run, only worse. This script trains the same
@@ -13,6 +13,7 @@ test images, as ``python -m scratchgan evaluate`` scores a scratchgan run::
     pip install torch==2.13.0                     # only for this comparison
     python scripts/dcgan_torch_reference.py --epochs 1
     python scripts/dcgan_torch_reference.py --epochs 1 --paper-output   # tanh on [-1, 1], normal noise
+    python scripts/dcgan_torch_reference.py --epochs 1 --fc             # the dcgan-fc preset's networks
 
 ``--paper-output`` switches to the DCGAN paper's own choices (tanh output,
 data scaled to [−1, 1], z ~ N(0, I)); samples are mapped back to [0, 1] for

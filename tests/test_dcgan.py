@@ -63,8 +63,11 @@ def test_dcgan_fc_preset_is_the_authors_mnist_layer_plan():
     assert PRESETS["dcgan"].model_args.get("fc_units") is None and PRESETS["dcgan-fc"].model == "dcgan"
     for k in ("batch_size", "optimizers", "prior", "noise_dim", "loss", "variant"):
         assert getattr(PRESETS["dcgan-fc"], k) == getattr(PRESETS["dcgan"], k)
+    assert D.layers[-2].slope == 0.2
+    count = lambda net: sum(p.size for p in net.parameters().values())
+    assert (count(G), count(D)) == (6_679_105, 6_559_169)   # as PyTorch counts the same layers
     plain = dcgan.build((1, 28, 28), noise_dim=100, rng=0, fast_layers=False)
-    assert [type(l).__name__ for l in plain["D"].layers][-2:] == ["Flatten", "Linear"]
+    assert (count(plain["G"]), count(plain["D"])) == (778_305, 138_817)   # dcgan itself unchanged
 
 
 def frozen(xp, fast_layers, fc_units=None):
@@ -80,6 +83,7 @@ def test_dcgan_steps_match_finite_differences(xp, fast_layers, fc_units):
     """The whole D and G steps, batch statistics in training mode, against
     finite differences of the step's own loss, every parameter."""
     gan = frozen(xp, fast_layers, fc_units)
+    assert any(getattr(l, "n_out", None) == 5 for l in gan.G.layers + gan.D.layers) == (fc_units == 5)
     x = to_xp(xp, np.random.default_rng(0).random((6, 1, SIDE, SIDE)))
     assert_grads_ok(step_gradient_errors(gan, lambda: gan.d_step(x), "d_loss", gan.D))
     assert_grads_ok(step_gradient_errors(gan, lambda: gan.g_step(6), "g_loss", gan.G))

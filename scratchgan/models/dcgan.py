@@ -33,7 +33,7 @@ makes it redundant, but it costs nothing and matches PyTorch's defaults).
 
 **The authors' MNIST layer plan.** The paper's guidelines drop fully
 connected hidden layers, but the DCGAN authors' own MNIST networks
-(``Newmu/dcgan_code`` ``mnist/train_cond_dcgan.py``, docs/dcgan.md §4) keep
+(``Newmu/dcgan_code`` ``mnist/train_cond_dcgan.py``, docs/dcgan.md §3, §5) keep
 one of 1024 units on each side; ``fc_units=1024`` adds it (the ``dcgan-fc``
 preset; the same plan as the conditional ``cdcgan-fc`` without the label)::
 
