@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-k", type=_positive_int, help="D steps per G step (alternating only; default: the preset's)")
     t.add_argument("--epochs", type=_positive_int, default=100,
                    help="the total number of epochs; with --resume, training continues up to it")
+    t.add_argument("--lr-decay-epochs", type=_positive_int, metavar="N",
+                   help="over the last N of --epochs, decay both learning rates linearly to 0 (the DCGAN "
+                        "authors' schedule; default: none, or the checkpoint's with --resume)")
     t.add_argument("--batch-size", type=_positive_int, help="minibatch size m (default: the preset's)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
                    help="default: the preset's ("
@@ -225,7 +228,8 @@ def _cmd_train(args) -> int:
     model["preset"] = model["preset"] or "paper"
     model["seed"] = 0 if model["seed"] is None else model["seed"]
     cadence = {}
-    for key, default in (("sample_every", 1), ("snapshot_every", 10), ("log_every", 50)):
+    for key, default in (("sample_every", 1), ("snapshot_every", 10), ("log_every", 50),
+                         ("lr_decay_epochs", None)):  # run settings: a resumed run may change them
         given = getattr(args, key)
         cadence[key] = given if given is not None else (getattr(saved, key) if args.resume else default)
     config = RunConfig(**model, **cadence, epochs=args.epochs, device=args.device,
@@ -250,6 +254,9 @@ def _cmd_train(args) -> int:
         print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
               f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
               f"{trainer.epoch + 1}..{config.epochs}, output {args.out}{threads}", file=sys.stderr)
+        if config.lr_decay_epochs:
+            print(f"learning rates fall linearly to 0 over epochs {config.epochs - config.lr_decay_epochs + 1}.."
+                  f"{config.epochs} (--lr-decay-epochs {config.lr_decay_epochs})", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
     its = trainer.gan.iterations - trainer.epoch * trainer.iters_per_epoch

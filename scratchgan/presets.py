@@ -172,6 +172,8 @@ PRESETS["dcgan"] = Preset(
         "Algorithm 1 with k = 1 and the non-saturating G loss; real and fake batches go through D's batch "
         "normalisation as two passes. The paper does not state its update order.",
         "z is uniform on [-1, 1] in 100 dimensions, as the authors' code draws it.",
+        "Adam at a constant rate by default; the authors' MNIST code decays it linearly to 0 over its second 100 "
+        "epochs, which train --lr-decay-epochs N does over the last N epochs (docs/dcgan.md section 6).",
     ))
 PRESETS["dcgan-fc"] = replace(
     PRESETS["dcgan"],
@@ -365,7 +367,8 @@ PRESETS["cdcgan"] = Preset(
         "authors' conditional MNIST nets add a 1024-unit fully connected layer to G and D (--preset cdcgan-fc) "
         "and use 5x5 kernels without biases.",
         "Adam 2e-4, beta1 0.5, batch 128 at a constant rate, as the dcgan preset; the authors' code adds L2 weight "
-        "decay 2.5e-5 and decays the rate linearly to 0 over a second 100 epochs.",
+        "decay 2.5e-5 and decays the rate linearly to 0 over a second 100 epochs (train --lr-decay-epochs N "
+        "decays it over the last N epochs).",
         "Algorithm 1 with k = 1: every minibatch updates D, then G; the authors' code updates only one of them "
         "per minibatch, in turn.",
         "Batch normalisation samples with running statistics (evaluation mode); the authors' code used batch "
@@ -436,19 +439,33 @@ def resolve(name, **overrides) -> Preset:
     return replace(p, optimizers=opts, **changes)
 
 
-def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True):
+def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True, linear_decay=None):
     """An optimiser over ``module`` from a spec ``{"name": …, …}``; SGD's
-    ``lr_decay`` and ``final_momentum`` make the paper's schedules."""
+    ``lr_decay`` and ``final_momentum`` make the paper's schedules.
+
+    ``linear_decay = (first, last)`` (epochs, 0-based ``first``) multiplies
+    the learning rate by :class:`~scratchgan.nn.optim.LinearDecay`: full up to
+    epoch ``first``, falling to 0 at the end of epoch ``last`` (the DCGAN
+    authors' schedule; ``train --lr-decay-epochs``)."""
     _check_optimizer(spec, "optimizer")
     args = {k: v for k, v in spec.items() if k != "name"}
+
+    def decayed(lr):
+        if linear_decay is None:
+            return lr
+        first, last = linear_decay
+        return optim.LinearDecay(lr, first * steps_per_epoch, last * steps_per_epoch)
     if spec["name"] == "adam":
         betas = tuple(args.pop("betas", (0.5, 0.999)))
+        args["lr"] = decayed(args["lr"])
         return (fast.Adam if fast_update else optim.Adam)(module, betas=betas, **args)
     if spec["name"] == "rmsprop":
+        args["lr"] = decayed(args["lr"])
         return optim.RMSProp(module, **args)
     lr, mu = args.pop("lr"), args.pop("momentum", 0.0)
     if "lr_decay" in args:
         lr = optim.ExponentialDecay(lr, args.pop("lr_decay"), args.pop("min_lr", 1e-6))
+    lr = decayed(lr)
     if "final_momentum" in args:
         mu = optim.LinearMomentum(mu, args.pop("final_momentum"), args.pop("momentum_saturate", 250),
                                   steps_per_epoch)
@@ -457,12 +474,16 @@ def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True):
 
 
 def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, seed=0, device="cpu",
-              fast_layers=True):
+              fast_layers=True, linear_decay=None):
     """The variant instance for ``preset`` (networks initialised on the host
     from ``seed``, then moved to ``device``).
 
-    ``steps_per_epoch`` (G updates per epoch) drives SGD's momentum schedule.
+    ``steps_per_epoch`` (G updates per epoch) drives SGD's momentum schedule
+    and ``linear_decay`` (see :func:`build_optimizer`) both learning rates.
     """
+    if linear_decay is not None and preset.variant_args.get("schedule") == "paper":
+        raise ValueError("--lr-decay-epochs counts k critic updates per iteration; the WGAN authors' critic "
+                         "schedule (100 steps early on) does not, so the two cannot be combined")
     init_rng = np.random.default_rng(np.random.SeedSequence([seed, 2014]))
     nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
                                    rng=init_rng, fast_layers=fast_layers, **preset.model_args)
@@ -470,9 +491,9 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
     # (docs/paper.md §3.4). Its learning rate decays per update of D, as
     # pylearn2's ExponentialDecay does: k times as fast as G's when k > 1.
     d_opt = build_optimizer(preset.optimizers["D"], nets["D"], steps_per_epoch=steps_per_epoch * preset.k,
-                            fast_update=fast_layers)
+                            fast_update=fast_layers, linear_decay=linear_decay)
     g_opt = build_optimizer(preset.optimizers["G"], nets["G"], steps_per_epoch=steps_per_epoch,
-                            fast_update=fast_layers)
+                            fast_update=fast_layers, linear_decay=linear_decay)
     loss = losses.get(preset.loss, d_scale=preset.d_scale)
     cls = get_variant(preset.variant)
     prior = NoisePrior(preset.noise_dim, preset.prior) if preset.noise_dim else None  # 0: G takes no z

@@ -152,6 +152,32 @@ def test_resume_takes_the_checkpoints_settings(tmp_path, fake_data, capsys):
     assert "--preset paper here" in capsys.readouterr().err
 
 
+def test_lr_decay_epochs_is_a_run_setting_a_resume_may_add(run_dir, tmp_path, fake_data, capsys):
+    """``--lr-decay-epochs N`` decays both rates to 0 over the last N epochs;
+    a resumed run may add it (like --epochs), keeps it when the flag is left
+    out, and refuses an N larger than --epochs."""
+    from scratchgan.training.trainer import Trainer, saved_config
+
+    plain = tmp_path / "plain"
+    shutil.copytree(run_dir, plain)
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(plain), "--resume"]) == 0
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "2"]) == 0
+    assert saved_config(run_dir).lr_decay_epochs == 2
+    assert main(TRAIN_ARGS + ["--epochs", "4", "--out", str(run_dir), "--resume"]) == 0   # kept: decay in 3..4
+    config = saved_config(run_dir)
+    assert (config.epochs, config.lr_decay_epochs) == (4, 2)
+    gan = Trainer(config, TINY, run_dir, progress=False, resume=True).gan
+    for opt in (gan.g_opt, gan.d_opt):   # 3 iterations an epoch: full in epochs 1-2, then 6/6 … 1/6, then 0
+        factor = [opt.lr(t) / opt.lr.base(t) for t in (0, 5, 6, 7, 11)] + [opt.lr(12)]
+        assert factor == pytest.approx([1, 1, 1, 5 / 6, 1 / 6, 0])   # the paper SGD's decay, times the factor
+    # epoch 2 ran at 6/6, 5/6, 4/6 of the rate (decay over epochs 2..3 then): not the plain run's epoch 2
+    ours, theirs = (read_checkpoint(d / "G_epoch_0002.npz") for d in (run_dir, plain))
+    assert not np.array_equal(ours["G/0.W"], theirs["G/0.W"])
+    capsys.readouterr()
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(tmp_path / "new"), "--lr-decay-epochs", "3"]) == 2
+    one_line_error(capsys.readouterr().err, "--lr-decay-epochs 3", "--epochs (2)")
+
+
 def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):
     monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(make_data(nan=True)))
     before = (run_dir / "checkpoint.npz").read_bytes()

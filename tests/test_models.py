@@ -433,3 +433,14 @@ def test_describe_lists_settings_and_deviations():
         assert f"  variant = {preset.variant}" in text and f"  d_scale = {preset.d_scale}" in text
         for line in preset.deviations:
             assert f"    - {line}" in text
+
+
+def test_linear_decay_is_refused_beside_the_wgan_authors_critic_schedule():
+    """--lr-decay-epochs counts k critic updates an iteration; the WGAN preset's
+    100-step critic schedule breaks that count, so the pair is refused by name."""
+    from scratchgan.presets import build_gan
+
+    with pytest.raises(ValueError, match="lr-decay-epochs.*WGAN authors' critic schedule"):
+        build_gan(PRESETS["wgan"], x_shape=(1, 28, 28), linear_decay=(0, 1))
+    gan = build_gan(PRESETS["wgan-gp"], x_shape=(1, 28, 28), linear_decay=(0, 2), steps_per_epoch=3)
+    assert gan.d_opt.lr(3 * 5) == pytest.approx(0.5e-4) and gan.g_opt.lr(3) == pytest.approx(0.5e-4)

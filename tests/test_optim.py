@@ -17,7 +17,7 @@ from scratchgan.nn import fast
 from scratchgan.nn.containers import Sequential
 from scratchgan.nn.layers import Linear
 from scratchgan.nn.module import Module
-from scratchgan.nn.optim import SGD, Adam, ExponentialDecay, LinearMomentum, as_schedule
+from scratchgan.nn.optim import SGD, Adam, ExponentialDecay, LinearDecay, LinearMomentum, as_schedule
 
 F64 = np.float64
 #: the reference SGD and the fast, blocked one: every SGD test runs on both
@@ -292,6 +292,35 @@ def test_exponential_decay_paper_values():
 def test_exponential_decay_rejects_bad_arguments(args):
     with pytest.raises(ValueError):
         ExponentialDecay(*args)
+
+
+def test_linear_decay_holds_then_falls_to_zero():
+    """The DCGAN authors' schedule (docs/dcgan.md §6): full rate before
+    ``start``, ``(stop − t)/(stop − start)`` of it after, 0 from ``stop``."""
+    lr = LinearDecay(2e-4, start=6, stop=10)
+    assert [lr(t) for t in (0, 5)] == [2e-4, 2e-4]
+    assert [lr(t) for t in range(6, 13)] == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4, 0, 0, 0], rel=1e-12, abs=0)
+    # a schedule as base: the product, so SGD's exponential decay falls to 0 too
+    both = LinearDecay(ExponentialDecay(0.1, 1.1, 0.0), start=0, stop=4)
+    assert both(2) == pytest.approx(0.1 / 1.1**2 * 2 / 4, rel=1e-12)
+    for bad in [(1e-4, 5, 5), (1e-4, -1, 3), (1e-4, 4, 2)]:
+        with pytest.raises(ValueError, match="start < stop"):
+            LinearDecay(*bad)
+
+
+def test_adam_with_linear_decay_stops_moving_at_stop(xp):
+    """Adam reads the decayed rate at each update: the update before ``stop``
+    moves the parameters, the ones from ``stop`` on do not."""
+    model = tiny_model(xp)
+    opt = Adam(model, lr=LinearDecay(0.1, start=1, stop=3))
+    trail = []
+    for _ in range(5):
+        model.grads["W"][...] = 1.0
+        opt.step()
+        trail.append(to_host(model.params["W"]).copy())
+    moves = [float(np.abs(b - a).max()) for a, b in zip(trail, trail[1:])]
+    assert moves[0] > 0.04 and moves[1] > 0.02      # updates 1, 2: 0.1·2/2 then 0.1·1/2 (Adam steps ≈ lr)
+    assert moves[2] == 0 and moves[3] == 0          # updates 3, 4: lr = 0
 
 
 def test_linear_momentum_paper_values():

@@ -26,4 +26,4 @@ from .layers import (Dropout, Embedding, Flatten, LeakyReLU, Linear, Maxout, ReL
                      Tanh, init_weight, sigmoid)
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .module import Module  # noqa: F401
-from .optim import SGD, Adam, ExponentialDecay, LinearMomentum, Optimizer, RMSProp  # noqa: F401
+from .optim import SGD, Adam, ExponentialDecay, LinearDecay, LinearMomentum, Optimizer, RMSProp  # noqa: F401

@@ -26,7 +26,8 @@ import numpy as np
 from ..backend import device_of, get_array_module, to_numpy
 from .module import Module
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSProp", "ExponentialDecay", "LinearMomentum", "as_schedule"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSProp", "ExponentialDecay", "LinearDecay", "LinearMomentum",
+           "as_schedule"]
 
 
 # ---------------------------------------------------------------------------
@@ -50,6 +51,36 @@ class ExponentialDecay:
 
     def __repr__(self):
         return f"ExponentialDecay({self.lr0}, decay={self.decay}, min_lr={self.min_lr})"
+
+
+class LinearDecay:
+    """A learning rate held, then decayed linearly to 0: the DCGAN authors' schedule.
+
+    Newmu/dcgan_code trains ``niter`` epochs at the full rate, then
+    ``niter_decay`` more while the rate falls linearly to 0 (docs/dcgan.md §6)::
+
+        lr(t) = base(t)                               t <  start
+        lr(t) = base(t) · (stop − t) / (stop − start)  start ≤ t < stop
+        lr(t) = 0                                      t ≥ stop
+
+    ``t`` counts this optimiser's updates; ``base`` is a number or another
+    schedule (the product decays SGD's :class:`ExponentialDecay` too). The
+    last update before ``stop`` still moves, by ``base/(stop − start)``.
+    The authors lower the rate once per epoch; this lowers it every update.
+    """
+
+    def __init__(self, base, start: int, stop: int):
+        if not 0 <= int(start) < int(stop):
+            raise ValueError(f"LinearDecay needs 0 <= start < stop, got start={start}, stop={stop}")
+        self.given, self.base = base, as_schedule(base, "lr")
+        self.start, self.stop = int(start), int(stop)
+
+    def __call__(self, t: int) -> float:
+        left = min(max(self.stop - t, 0), self.stop - self.start)   # updates left in the decay
+        return self.base(t) * left / (self.stop - self.start)
+
+    def __repr__(self):
+        return f"LinearDecay({self.given!r}, start={self.start}, stop={self.stop})"
 
 
 class LinearMomentum:

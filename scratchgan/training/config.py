@@ -30,6 +30,7 @@ class RunConfig:
     optimizer: str | None = None       # "sgd" or "adam"
     prior: str | None = None
     epochs: int = 100                  # the total, also when resuming
+    lr_decay_epochs: int | None = None  # the last N epochs decay both rates linearly to 0 (DCGAN authors')
     device: str = "auto"
     seed: int = 0
     sample_every: int = 1

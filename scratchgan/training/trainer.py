@@ -133,8 +133,12 @@ class Trainer:
             raise ValueError(f"batch size {self.m} (×k={self.k}) is larger than the {n} training images")
         self.device = get_device(config.device)
         self.x_shape = sample_shape(self.preset.model, getattr(data, "image_shape", (1, 28, 28)))
+        decay = config.lr_decay_epochs
+        if decay is not None and not 1 <= decay <= config.epochs:
+            raise ValueError(f"--lr-decay-epochs {decay}: needs 1 <= N <= --epochs ({config.epochs})")
         self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
-                             steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device)
+                             steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device,
+                             linear_decay=None if decay is None else (config.epochs - decay, config.epochs))
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
         self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
         # what the variant needs besides the images, from the dataset: labels
