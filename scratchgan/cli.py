@@ -28,6 +28,16 @@ DESCRIPTION = ("Generative adversarial nets from scratch in NumPy (CPU) and CuPy
                "2014 paper's GAN and its family, sample from checkpoints, evaluate them.")
 
 
+def _non_negative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
 def _positive_int(text):
     try:
         v = int(text)
@@ -103,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-k", type=_positive_int, help="D steps per G step (alternating only; default: the preset's)")
     t.add_argument("--epochs", type=_positive_int, default=100,
                    help="the total number of epochs; with --resume, training continues up to it")
-    t.add_argument("--lr-decay-epochs", type=_positive_int, metavar="N",
+    t.add_argument("--lr-decay-epochs", type=_non_negative_int, metavar="N",
                    help="over the last N of --epochs, decay both learning rates linearly to 0 (the DCGAN "
-                        "authors' schedule; default: none, or the checkpoint's with --resume)")
+                        "authors' schedule; 0: none; default: none, or the checkpoint's with --resume)")
     t.add_argument("--batch-size", type=_positive_int, help="minibatch size m (default: the preset's)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
                    help="default: the preset's ("
@@ -232,6 +242,7 @@ def _cmd_train(args) -> int:
                          ("lr_decay_epochs", None)):  # run settings: a resumed run may change them
         given = getattr(args, key)
         cadence[key] = given if given is not None else (getattr(saved, key) if args.resume else default)
+    cadence["lr_decay_epochs"] = cadence["lr_decay_epochs"] or None   # 0: no decay
     config = RunConfig(**model, **cadence, epochs=args.epochs, device=args.device,
                        max_iterations=args.max_iterations)
     if args.resume:
@@ -239,6 +250,10 @@ def _cmd_train(args) -> int:
 
         check_same_run(saved, config, os.path.join(args.out, "checkpoint.npz"))  # before reading any data
     preset = config.resolved()  # validate before loading anything
+    if config.lr_decay_window() is not None:
+        from .presets import check_lr_decay
+
+        check_lr_decay(preset)
     device = get_device(config.device)   # a BackendError for --device gpu before the data are read
     threads = _threads(args, device)
     _prepare_out(args.out)

@@ -473,6 +473,16 @@ def build_optimizer(spec, module, *, steps_per_epoch, fast_update=True, linear_d
     return cls(module, lr=lr, momentum=mu, **args)
 
 
+def check_lr_decay(preset: Preset) -> None:
+    """Refuse ``--lr-decay-epochs`` where D's updates per epoch are not ``k``
+    per iteration: the WGAN authors' critic schedule (``schedule='authors'``,
+    100 critic steps for the first 25 iterations and every 500th)."""
+    if preset.variant_args.get("schedule") == "authors":
+        raise ValueError("--lr-decay-epochs counts k critic updates per iteration; the WGAN authors' critic "
+                         "schedule (schedule='authors', 100 steps early on) does not, so the two cannot be "
+                         "combined")
+
+
 def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, seed=0, device="cpu",
               fast_layers=True, linear_decay=None):
     """The variant instance for ``preset`` (networks initialised on the host
@@ -481,9 +491,8 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
     ``steps_per_epoch`` (G updates per epoch) drives SGD's momentum schedule
     and ``linear_decay`` (see :func:`build_optimizer`) both learning rates.
     """
-    if linear_decay is not None and preset.variant_args.get("schedule") == "paper":
-        raise ValueError("--lr-decay-epochs counts k critic updates per iteration; the WGAN authors' critic "
-                         "schedule (100 steps early on) does not, so the two cannot be combined")
+    if linear_decay is not None:
+        check_lr_decay(preset)
     init_rng = np.random.default_rng(np.random.SeedSequence([seed, 2014]))
     nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
                                    rng=init_rng, fast_layers=fast_layers, **preset.model_args)

@@ -161,14 +161,16 @@ def test_lr_decay_epochs_is_a_run_setting_a_resume_may_add(run_dir, tmp_path, fa
     plain = tmp_path / "plain"
     shutil.copytree(run_dir, plain)
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(plain), "--resume"]) == 0
-    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "2"]) == 0
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "2",
+                              "--max-iterations", "3"]) == 0       # stopped after epoch 2 of 3
     assert saved_config(run_dir).lr_decay_epochs == 2
-    assert main(TRAIN_ARGS + ["--epochs", "4", "--out", str(run_dir), "--resume"]) == 0   # kept: decay in 3..4
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume"]) == 0   # kept
     config = saved_config(run_dir)
-    assert (config.epochs, config.lr_decay_epochs) == (4, 2)
+    assert (config.epochs, config.lr_decay_epochs) == (3, 2)
     gan = Trainer(config, TINY, run_dir, progress=False, resume=True).gan
-    for opt in (gan.g_opt, gan.d_opt):   # 3 iterations an epoch: full in epochs 1-2, then 6/6 … 1/6, then 0
-        factor = [opt.lr(t) / opt.lr.base(t) for t in (0, 5, 6, 7, 11)] + [opt.lr(12)]
+    assert gan.g_opt.t == 9
+    for opt in (gan.g_opt, gan.d_opt):   # 3 iterations an epoch: full in epoch 1, then 6/6 … 1/6, then 0
+        factor = [opt.lr(t) / opt.lr.base(t) for t in (0, 2, 3, 4, 8)] + [opt.lr(9)]
         assert factor == pytest.approx([1, 1, 1, 5 / 6, 1 / 6, 0])   # the paper SGD's decay, times the factor
     # epoch 2 ran at 6/6, 5/6, 4/6 of the rate (decay over epochs 2..3 then): not the plain run's epoch 2
     ours, theirs = (read_checkpoint(d / "G_epoch_0002.npz") for d in (run_dir, plain))
@@ -176,6 +178,28 @@ def test_lr_decay_epochs_is_a_run_setting_a_resume_may_add(run_dir, tmp_path, fa
     capsys.readouterr()
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(tmp_path / "new"), "--lr-decay-epochs", "3"]) == 2
     one_line_error(capsys.readouterr().err, "--lr-decay-epochs 3", "--epochs (2)")
+    assert not (tmp_path / "new").exists()          # refused before the folder or the data
+
+
+def test_a_resume_may_not_make_the_decayed_rate_jump(run_dir, fake_data, capsys):
+    """Resuming a decay under way with another --epochs (or none: 100) would
+    move its window and lift the rate back up; so would a new window that
+    starts before the epochs done. Both are refused; --lr-decay-epochs 0 ends
+    the decay on purpose."""
+    from scratchgan.training.trainer import saved_config
+
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "2"]) == 2
+    one_line_error(capsys.readouterr().err, "has no decay", "would decay over epochs 1..2")   # epoch 1 is done
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "1"]) == 0
+    capsys.readouterr()
+    for more in ([], ["--epochs", "5"]):   # the decay over epoch 2 moved to 100 or to 5
+        args = TRAIN_ARGS + ["--out", str(run_dir), "--resume"] + more
+        assert main(args) == 2
+        one_line_error(capsys.readouterr().err, "decays over epochs 2..2", "jump", "--epochs 2")
+    assert main(TRAIN_ARGS + ["--epochs", "4", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "3"]) == 2
+    one_line_error(capsys.readouterr().err, "would decay over epochs 2..4")
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(run_dir), "--resume", "--lr-decay-epochs", "0"]) == 0
+    assert saved_config(run_dir).lr_decay_epochs is None
 
 
 def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):

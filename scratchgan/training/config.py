@@ -46,6 +46,17 @@ class RunConfig:
         """The preset with this run's overrides applied (validated)."""
         return presets.resolve(self.preset, **self.overrides())
 
+    def lr_decay_window(self) -> tuple[int, int] | None:
+        """``(first, last)``: the learning rates decay from the end of epoch
+        ``first`` to 0 at the end of epoch ``last`` (``--lr-decay-epochs``,
+        docs/dcgan.md §6); ``None`` without a decay."""
+        n = self.lr_decay_epochs
+        if n is None:
+            return None
+        if not 1 <= n <= self.epochs:
+            raise ValueError(f"--lr-decay-epochs {n}: needs 1 <= N <= --epochs ({self.epochs})")
+        return self.epochs - n, self.epochs
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 

@@ -133,12 +133,9 @@ class Trainer:
             raise ValueError(f"batch size {self.m} (×k={self.k}) is larger than the {n} training images")
         self.device = get_device(config.device)
         self.x_shape = sample_shape(self.preset.model, getattr(data, "image_shape", (1, 28, 28)))
-        decay = config.lr_decay_epochs
-        if decay is not None and not 1 <= decay <= config.epochs:
-            raise ValueError(f"--lr-decay-epochs {decay}: needs 1 <= N <= --epochs ({config.epochs})")
         self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
                              steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device,
-                             linear_decay=None if decay is None else (config.epochs - decay, config.epochs))
+                             linear_decay=config.lr_decay_window())
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
         self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
         # what the variant needs besides the images, from the dataset: labels
@@ -207,6 +204,7 @@ class Trainer:
                              f"{int(state['epoch']) + 1}; it can be sampled and evaluated, but not "
                              "resumed exactly: start a new run")
         check_same_run(saved, self.config, self.ckpt_path)
+        check_decay_window(saved, self.config, int(state["epoch"]), self.ckpt_path)
         self.gan.load_state_dict(state)
         self.epoch = int(state["epoch"])
         fixed = {k[len("fixed/"):]: v for k, v in state.items() if k.startswith("fixed/")}
@@ -394,6 +392,23 @@ def check_same_run(saved: RunConfig, config: RunConfig, path) -> None:
                              f"(set by {flag}); leave {flag} out to continue with the checkpoint's settings")
     if saved.seed != config.seed:
         raise ValueError(f"--resume: --seed {config.seed} here, but {path} was trained with --seed {saved.seed}")
+
+
+def check_decay_window(saved: RunConfig, config: RunConfig, done: int, path) -> None:
+    """Refuse a resume, ``done`` epochs in, that would jump the learning rate:
+    a new decay window that starts before epoch ``done`` ends, or one that
+    moves a decay already under way (a resume without the run's ``--epochs``
+    would). ``--lr-decay-epochs 0`` ends a decay on purpose."""
+    old, new = saved.lr_decay_window(), config.lr_decay_window()
+    if new is None or new == old:
+        return
+    if new[0] < done or (old is not None and old[0] < done):
+        was = f"decays over epochs {old[0] + 1}..{old[1]}" if old else "has no decay"
+        raise ValueError(f"--resume: {path} {was} and has completed {done} epochs; --epochs {config.epochs} "
+                         f"--lr-decay-epochs {config.lr_decay_epochs} would decay over epochs {new[0] + 1}.."
+                         f"{new[1]} and make the learning rate jump: pass --epochs "
+                         + (f"{old[1]} to continue the decay" if old else "E with E - N >= the epochs done")
+                         + ", or --lr-decay-epochs 0 for none")
 
 
 def saved_config(out_dir) -> RunConfig:
