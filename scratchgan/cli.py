@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -619,6 +621,15 @@ def _interrupted(command) -> str:
     return "interrupted before the first epoch was complete; no checkpoint was written"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop) met as Ctrl-C is: the same
+    message on what survives, exit code 143 (128 + 15)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -630,14 +641,18 @@ def main(argv=None) -> int:
     from .training.stats import NonFiniteLossError
 
     _STATE.clear()
+    previous = (signal.signal(signal.SIGTERM, _on_sigterm)   # only the main thread may set handlers
+                if args.command == "train" and threading.current_thread() is threading.main_thread() else None)
     try:
         return handler(args)
     except NonFiniteLossError as err:
         print(f"scratchgan: error: {err}; the last checkpoint is unchanged", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        print(f"scratchgan: {_interrupted(args.command)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        print(f"scratchgan: {'terminated' if terminated else 'interrupted'}"
+              f"{_interrupted(args.command)[len('interrupted'):]}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # the reader of our output went away (`scratchgan presets | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -646,6 +661,8 @@ def main(argv=None) -> int:
         print(f"scratchgan: error: {err}", file=sys.stderr)
         return 2
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         trainer = _STATE.pop("trainer", None)
         if trainer is not None:
             trainer._lock.release()

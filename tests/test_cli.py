@@ -502,3 +502,32 @@ def test_mnist_evaluate(mnist_run, capsys):
     assert m_real and "500 real training images" in out_real, out_real
     # real digits are far likelier than samples of a G trained for 10 iterations
     assert float(m_real.group(1)) > float(m.group(1))
+
+
+def test_sigterm_during_training_is_met_as_ctrl_c(run_dir, fake_data, monkeypatch, capsys):
+    """``kill`` (SIGTERM) in epoch 2 of a resumed run: one line saying the
+    epoch-1 checkpoint is intact, exit code 143, the checkpoint unchanged, the
+    run's lock released (a resume works) and the previous handler restored."""
+    import signal
+
+    from scratchgan.gan import VARIANTS
+
+    before = (run_dir / "checkpoint.npz").read_bytes()
+    real = {cls: cls.iteration for cls in set(VARIANTS.values())}
+
+    def killed(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real[type(self)](self, *args, **kwargs)
+
+    for cls in real:
+        monkeypatch.setattr(cls, "iteration", killed)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 143
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scratchgan: terminated; ") and "(end of epoch 1) is intact" in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert (run_dir / "checkpoint.npz").read_bytes() == before
+    assert signal.getsignal(signal.SIGTERM) is handler
+    monkeypatch.undo()
+    monkeypatch.setattr(scratchgan.data, "load_dataset", _fake_loader(TINY))
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(run_dir), "--resume"]) == 0
