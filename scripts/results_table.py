@@ -29,18 +29,23 @@ from scratchgan.training.trainer import load_run_config  # noqa: E402
 
 
 def run_facts(run):
-    """(preset, dataset, epochs, training hours) of a run directory."""
+    """(preset, dataset, epochs, training hours) of a run directory; a run
+    with ``--lr-decay-epochs N`` is named "<preset>, lr → 0 over N"."""
     path = os.path.join(run, "checkpoint.npz")
     state = read_checkpoint(path)
     config = load_run_config(state, path)
     rows = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
     seconds = sum(r.get("elapsed_s", 0) for r in rows if r.get("kind") == "epoch")
-    return config.preset, config.resolved().dataset, int(state["epoch"]), seconds / 3600
+    name = f"`{config.preset}`" + (f", lr → 0 over the last {config.lr_decay_epochs}" if config.lr_decay_epochs else "")
+    return name, config.resolved().dataset, int(state["epoch"]), seconds / 3600
 
 
 def evaluation(run, refresh=False, threads=None):
+    """``evaluate``'s JSON for the run's checkpoint, cached in ``<run>/evaluate.json``;
+    a cache older than the checkpoint (the run went on) is evaluated again."""
     out = os.path.join(run, "evaluate.json")
-    if refresh or not os.path.exists(out):
+    ckpt = os.path.join(run, "checkpoint.npz")
+    if refresh or not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(ckpt):
         argv = ["evaluate", os.path.join(run, "checkpoint.npz"), "--json", out, "--quiet"]
         if threads:
             argv += ["--threads", str(threads)]
