@@ -30,24 +30,21 @@ DESCRIPTION = ("Generative adversarial nets from scratch in NumPy (CPU) and CuPy
                "2014 paper's GAN and its family, sample from checkpoints, evaluate them.")
 
 
-def _non_negative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
+def _int_at_least(low, name):
+    """An argparse type: an integer >= ``low``, else an error naming ``name``."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            v = low - 1
+        if v < low:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}")
+        return v
+    return parse
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _positive_float(text):
@@ -271,9 +268,10 @@ def _cmd_train(args) -> int:
         print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
               f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
               f"{trainer.epoch + 1}..{config.epochs}, output {args.out}{threads}", file=sys.stderr)
-        if config.lr_decay_epochs:
-            print(f"learning rates fall linearly to 0 over epochs {config.epochs - config.lr_decay_epochs + 1}.."
-                  f"{config.epochs} (--lr-decay-epochs {config.lr_decay_epochs})", file=sys.stderr)
+        if config.lr_decay_window() is not None:
+            first, last = config.lr_decay_window()
+            print(f"learning rates fall linearly to 0 over epochs {first + 1}..{last} (--lr-decay-epochs "
+                  f"{config.lr_decay_epochs})", file=sys.stderr)
     t0 = time.perf_counter()
     trainer.run()
     its = trainer.gan.iterations - trainer.epoch * trainer.iters_per_epoch
@@ -611,14 +609,14 @@ def _cmd_presets(args) -> int:
 _STATE: dict = {}  # what an interrupted command leaves behind (the trainer)
 
 
-def _interrupted(command) -> str:
+def _interrupted(command, what="interrupted") -> str:
     trainer = _STATE.get("trainer")
     if command != "train" or trainer is None:
-        return "interrupted"
+        return what
     if trainer.epoch and os.path.exists(trainer.ckpt_path):
-        return (f"interrupted; {trainer.ckpt_path} (end of epoch {trainer.epoch}) is intact: "
+        return (f"{what}; {trainer.ckpt_path} (end of epoch {trainer.epoch}) is intact: "
                 "train … --resume continues from it")
-    return "interrupted before the first epoch was complete; no checkpoint was written"
+    return f"{what} before the first epoch was complete; no checkpoint was written"
 
 
 class Terminated(KeyboardInterrupt):
@@ -650,8 +648,8 @@ def main(argv=None) -> int:
         return 3
     except KeyboardInterrupt as err:
         terminated = isinstance(err, Terminated)
-        print(f"scratchgan: {'terminated' if terminated else 'interrupted'}"
-              f"{_interrupted(args.command)[len('interrupted'):]}", file=sys.stderr)
+        print(f"scratchgan: {_interrupted(args.command, 'terminated' if terminated else 'interrupted')}",
+              file=sys.stderr)
         return 143 if terminated else 130
     except BrokenPipeError:
         # the reader of our output went away (`scratchgan presets | head`): not an error

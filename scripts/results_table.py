@@ -30,13 +30,14 @@ from scratchgan.training.trainer import load_run_config  # noqa: E402
 
 def run_facts(run):
     """(preset, dataset, epochs, training hours) of a run directory; a run
-    with ``--lr-decay-epochs N`` is named "<preset>, lr → 0 over N"."""
+    with ``--lr-decay-epochs N`` is named "<preset>, lr → 0 over the last N"."""
     path = os.path.join(run, "checkpoint.npz")
     state = read_checkpoint(path)
     config = load_run_config(state, path)
     rows = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
     seconds = sum(r.get("elapsed_s", 0) for r in rows if r.get("kind") == "epoch")
-    name = f"`{config.preset}`" + (f", lr → 0 over the last {config.lr_decay_epochs}" if config.lr_decay_epochs else "")
+    decay = f", lr → 0 over the last {config.lr_decay_epochs}" if config.lr_decay_epochs else ""
+    name = f"`{config.preset}`{decay}"
     return name, config.resolved().dataset, int(state["epoch"]), seconds / 3600
 
 
@@ -46,7 +47,7 @@ def evaluation(run, refresh=False, threads=None):
     out = os.path.join(run, "evaluate.json")
     ckpt = os.path.join(run, "checkpoint.npz")
     if refresh or not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(ckpt):
-        argv = ["evaluate", os.path.join(run, "checkpoint.npz"), "--json", out, "--quiet"]
+        argv = ["evaluate", ckpt, "--json", out, "--quiet"]
         if threads:
             argv += ["--threads", str(threads)]
         if cli_main(argv) != 0:
