@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float,
                    help="initial learning rate of D and G (default: the preset's, paper: 0.1; with --optimizer "
                         "adam on an SGD preset: 2e-4)")
+    for net in ("D", "G"):
+        t.add_argument(f"--lr-{net.lower()}", type=_positive_float, metavar="LR",
+                       help=f"initial learning rate of {net} alone, over --lr (default: the preset's; infogan: "
+                            f"{PRESETS['infogan'].optimizers[net]['lr']:g})")
     t.add_argument("--prior", choices=PRIORS, help="noise prior p_z (default: the preset's)")
     t.add_argument("--seed", type=int,
                    help="seed of the initial weights, data order, noise, dropout (default: 0, or the checkpoint's "
@@ -226,7 +230,7 @@ def _cmd_train(args) -> int:
     from .training.trainer import Trainer
 
     model = {k: getattr(args, k) for k in ("preset", "dataset", "loss", "update", "k", "batch_size", "lr",
-                                            "optimizer", "prior", "seed", "data_dir")}
+                                            "lr_d", "lr_g", "optimizer", "prior", "seed", "data_dir")}
     if args.resume:  # what the command line leaves out comes from the checkpoint
         from .training.trainer import saved_config
 

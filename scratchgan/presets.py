@@ -391,7 +391,7 @@ PRESETS["cdcgan-fc"] = replace(
     ) + PRESETS["cdcgan"].deviations[1:])
 
 #: What a run may override on top of its preset (``None``: the preset's value).
-OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "optimizer", "prior")
+OVERRIDES = ("dataset", "loss", "update", "k", "batch_size", "lr", "lr_d", "lr_g", "optimizer", "prior")
 
 
 def get_preset(name) -> Preset:
@@ -435,6 +435,8 @@ def resolve(name, **overrides) -> Preset:
             spec = dict(OPTIMIZER_DEFAULTS[o["optimizer"]])
         if "lr" in o:
             spec["lr"] = float(o["lr"])
+        if f"lr_{net.lower()}" in o:  # one network's rate (lr_d, lr_g), e.g. InfoGAN's faster G
+            spec["lr"] = float(o[f"lr_{net.lower()}"])
         opts[net] = spec
     return replace(p, optimizers=opts, **changes)
 

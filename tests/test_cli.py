@@ -152,6 +152,24 @@ def test_resume_takes_the_checkpoints_settings(tmp_path, fake_data, capsys):
     assert "--preset paper here" in capsys.readouterr().err
 
 
+def test_one_networks_learning_rate(tmp_path, fake_data, capsys):
+    """``--lr-g`` (``--lr-d``) sets one network's rate over ``--lr`` and the
+    preset's; the checkpoint keeps it, a resume without the flag continues
+    with it, and a resume with another value is refused, naming the flags."""
+    from scratchgan.training.trainer import Trainer, saved_config
+
+    out = tmp_path / "run"
+    assert main(TRAIN_ARGS + ["--epochs", "1", "--out", str(out), "--lr", "0.05", "--lr-g", "0.2"]) == 0
+    assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(out), "--resume"]) == 0
+    config = saved_config(out)
+    assert (config.lr, config.lr_d, config.lr_g) == (0.05, None, 0.2)
+    gan = Trainer(config, TINY, out, progress=False, resume=True).gan
+    assert (gan.d_opt.lr(0), gan.g_opt.lr(0)) == pytest.approx((0.05, 0.2))
+    capsys.readouterr()
+    assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(out), "--resume", "--lr-g", "0.1"]) == 2
+    one_line_error(capsys.readouterr().err, "--lr-g", "leave --optimizer/--lr/--lr-d/--lr-g out")
+
+
 def test_lr_decay_epochs_is_a_run_setting_a_resume_may_add(run_dir, tmp_path, fake_data, capsys):
     """``--lr-decay-epochs N`` decays both rates to 0 over the last N epochs;
     a resumed run may add it (like --epochs), keeps it when the flag is left
@@ -216,6 +234,8 @@ def test_train_non_finite_loss_exit_code(run_dir, monkeypatch, capsys):
     (["--batch-size", "-1"], "--batch-size"),
     (["--lr", "nan"], "--lr"),
     (["--lr", "-0.1"], "--lr"),
+    (["--lr-d", "0"], "--lr-d"),
+    (["--lr-g", "nan"], "--lr-g"),
     (["-k", "0"], "-k"),
     (["--preset", "huge"], "--preset"),
     (["--loss", "bogus"], "--loss"),

@@ -332,6 +332,17 @@ def test_other_overrides():
     assert isinstance(gan.d_opt, Adam) and gan.d_opt.beta1 == 0.5 and gan.d_opt.lr(0) == 2e-4
 
 
+def test_one_networks_learning_rate_override():
+    """lr_d / lr_g set one network's rate, over lr and over the preset's."""
+    p = resolve("dcgan", lr_g=1e-3)
+    assert (p.optimizers["D"]["lr"], p.optimizers["G"]["lr"]) == (2e-4, 1e-3)
+    assert p.optimizers["G"]["betas"] == (0.5, 0.999)             # the rest of G's spec is the preset's
+    p = resolve("paper", optimizer="adam", lr=5e-4, lr_d=1e-4)
+    assert p.optimizers == {"D": {"name": "adam", "lr": 1e-4}, "G": {"name": "adam", "lr": 5e-4}}
+    gan = build_gan(resolve("small", lr_d=0.3, lr_g=0.01), x_shape=(784,), steps_per_epoch=10)
+    assert (gan.d_opt.lr(0), gan.g_opt.lr(0)) == pytest.approx((0.3, 0.01))
+
+
 def test_simultaneous_needs_k_one():
     with pytest.raises(ValueError, match="k = 1"):
         resolve("paper", k=2)

@@ -27,6 +27,8 @@ class RunConfig:
     k: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    lr_d: float | None = None          # one network's rate, over lr (D's, G's)
+    lr_g: float | None = None
     optimizer: str | None = None       # "sgd" or "adam"
     prior: str | None = None
     epochs: int = 100                  # the total, also when resuming

@@ -369,7 +369,7 @@ class Trainer:
 
 #: the command-line option behind each field of a resolved preset
 _FLAG_OF = {"dataset": "--dataset", "loss": "--loss", "variant": "--update", "k": "-k", "batch_size": "--batch-size",
-            "optimizers": "--optimizer/--lr", "prior": "--prior", "d_scale": "--update/--loss"}
+            "optimizers": "--optimizer/--lr/--lr-d/--lr-g", "prior": "--prior", "d_scale": "--update/--loss"}
 
 
 def _short(value):
