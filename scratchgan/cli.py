@@ -272,6 +272,9 @@ def _cmd_train(args) -> int:
         print(f"training the {config.preset} preset ({preset.variant}, {preset.loss} loss) on {preset.dataset} "
               f"({trainer.device.kind}), {trainer.iters_per_epoch} iterations/epoch, epochs "
               f"{trainer.epoch + 1}..{config.epochs}, output {args.out}{threads}", file=sys.stderr)
+        if (config.lr, config.lr_d, config.lr_g) != (None, None, None):
+            print("learning rates: " + ", ".join(f"{net} {spec['lr']:g}" for net, spec in preset.optimizers.items()),
+                  file=sys.stderr)
         if config.lr_decay_window() is not None:
             first, last = config.lr_decay_window()
             print(f"learning rates fall linearly to 0 over epochs {first + 1}..{last} (--lr-decay-epochs "
@@ -356,7 +359,7 @@ def _cmd_sample(args) -> int:
         if args.label is not None:
             name = _class_name(config, args.label)
             title = f"class {args.label}" + ("" if name == str(args.label) else f" ({name})")
-    title = f"{os.path.basename(args.checkpoint)}: {config.preset} preset, seed {args.seed}" + (f"; {title}" if title else "")
+    title = f"{os.path.basename(args.checkpoint)}: {config.describe()}, seed {args.seed}" + (f"; {title}" if title else "")
     if args.png:
         if args.per_class:  # all rows, at most 40 columns
             shown = min(columns, 40)

@@ -14,6 +14,7 @@ test images, as ``python -m scratchgan evaluate`` scores a scratchgan run::
     python scripts/dcgan_torch_reference.py --epochs 1
     python scripts/dcgan_torch_reference.py --epochs 1 --paper-output   # tanh on [-1, 1], normal noise
     python scripts/dcgan_torch_reference.py --epochs 1 --fc             # the dcgan-fc preset's networks
+    python scripts/dcgan_torch_reference.py --epochs 1 --fc --lr-g 1e-3 # as train --lr-g 1e-3
 
 ``--paper-output`` switches to the DCGAN paper's own choices (tanh output,
 data scaled to [−1, 1], z ~ N(0, I)); samples are mapped back to [0, 1] for
@@ -60,6 +61,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--paper-output", action="store_true", help="tanh on [-1, 1] and normal noise")
     ap.add_argument("--fc", action="store_true", help="the dcgan-fc preset's networks (1024-unit layers)")
+    ap.add_argument("--lr-g", type=float, default=2e-4, help="G's Adam rate (D's stays 2e-4), as train --lr-g")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir")
@@ -73,7 +75,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     G, D = build(torch.nn, args.paper_output, 1024 if args.fc else None)
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
 
     def noise(m):
         return torch.randn(m, 100) if args.paper_output else torch.rand(m, 100) * 2 - 1

@@ -168,6 +168,12 @@ def test_one_networks_learning_rate(tmp_path, fake_data, capsys):
     capsys.readouterr()
     assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(out), "--resume", "--lr-g", "0.1"]) == 2
     one_line_error(capsys.readouterr().err, "--lr-g", "leave --optimizer/--lr/--lr-d/--lr-g out")
+    args = [a for a in TRAIN_ARGS if a != "--quiet"]
+    assert main(args + ["--epochs", "1", "--max-iterations", "1", "--out", str(tmp_path / "new"), "--lr-d", "0.3"]) == 0
+    assert "learning rates: D 0.3, G 0.1\n" in capsys.readouterr().err     # the small preset's SGD 0.1 for G
+    from scratchgan.training.config import RunConfig
+    assert config.describe() == "small preset --batch-size 100 --lr 0.05 --lr-g 0.2"   # grid titles
+    assert RunConfig(preset="paper", k=2, update="alternating").describe() == "paper preset --update alternating -k 2"
 
 
 def test_lr_decay_epochs_is_a_run_setting_a_resume_may_add(run_dir, tmp_path, fake_data, capsys):

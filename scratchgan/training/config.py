@@ -44,6 +44,16 @@ class RunConfig:
     def overrides(self) -> dict:
         return {k: getattr(self, k) for k in presets.OVERRIDES}
 
+    def describe(self) -> str:
+        """``"<preset> preset"`` and the run's overrides as command-line flags, for
+        titles: e.g. ``"dcgan-fc preset --lr-g 0.001"``."""
+        parts = [f"{self.preset} preset"]
+        for k, v in self.overrides().items():
+            if v is not None:
+                flag = "-k" if k == "k" else "--" + k.replace("_", "-")
+                parts.append(f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
+        return " ".join(parts)
+
     def resolved(self) -> presets.Preset:
         """The preset with this run's overrides applied (validated)."""
         return presets.resolve(self.preset, **self.overrides())

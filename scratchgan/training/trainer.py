@@ -352,7 +352,7 @@ class Trainer:
         if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
             self.save_snapshot(os.path.join(self.out_dir, f"G_epoch_{epoch:04d}.npz"))
         if cfg.sample_every and (epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
-            self._grid(f"epoch_{epoch:04d}.png", f"{cfg.preset} preset, epoch {epoch}")
+            self._grid(f"epoch_{epoch:04d}.png", f"{cfg.describe()}, epoch {epoch}")
         self._history_plot()
         parts = "  ".join(f"{k} {summary[k]:.3f}" for k in summary
                           if k not in ("kind", "epoch", "step", "elapsed_s") and "norm" not in k)
@@ -363,7 +363,7 @@ class Trainer:
         grid; ``checkpoint.npz`` (the last complete epoch) stays as it is."""
         self.save_checkpoint(partial=done)
         self._grid(f"epoch_{epoch:04d}_partial.png",
-                   f"{self.config.preset} preset, epoch {epoch}, {done} of {self.iters_per_epoch} iterations")
+                   f"{self.config.describe()}, epoch {epoch}, {done} of {self.iters_per_epoch} iterations")
         self._history_plot()
 
 
