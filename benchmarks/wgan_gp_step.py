@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 
 from dcgan_step import time_variants  # noqa: E402
 from scratchgan.backend import get_device, set_cpu_threads  # noqa: E402
+from scratchgan.cli import _positive_int  # noqa: E402
 from scratchgan.presets import PRESETS, build_gan  # noqa: E402
 
 BATCH, DIM, NOISE = 64, 32, 128
@@ -89,23 +90,27 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--no-torch", action="store_true")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="BLAS threads for NumPy and PyTorch's threads (default: every core)")
+    ap.add_argument("--threads", type=_positive_int,
+                    help="NumPy's BLAS threads and PyTorch's threads (default: every core for PyTorch; NumPy's "
+                         "BLAS as the environment sets it)")
     args = ap.parse_args(argv)
-    set_cpu_threads(args.threads)
+    if args.threads:
+        set_cpu_threads(args.threads)
+    threads = args.threads or os.cpu_count() or 1
     variants = {"scratchgan": scratchgan_iteration()}
     torch_version = None
     if not args.no_torch:
         try:
             import torch
-            torch.set_num_threads(args.threads)
+            torch.set_num_threads(threads)
             torch_version = torch.__version__
             variants["torch"] = torch_iteration()
         except ImportError as err:
             print(f"PyTorch not available ({err}): timing scratchgan only", file=sys.stderr)
     res = time_variants(variants, args.iterations, warmup=2)
     print(f"one WGAN-GP generator iteration (5 critic steps with the penalty + 1 G step), batch {BATCH}, "
-          f"DIM {DIM}, CPU ({os.cpu_count()} cores, {args.threads} thread{'s' if args.threads != 1 else ''}), numpy {np.__version__}, torch {torch_version}")
+          f"DIM {DIM}, CPU ({os.cpu_count()} cores, {threads} thread{'s' if threads != 1 else ''}), "
+          f"numpy {np.__version__}, torch {torch_version}")
     line = f"scratchgan {res['scratchgan']:.1f} ms"
     if "torch" in res:
         line += f"   PyTorch eager (double backward) {res['torch']:.1f} ms   ratio {res['scratchgan'] / res['torch']:.2f}"

@@ -30,14 +30,17 @@ from scratchgan.training.trainer import load_run_config  # noqa: E402
 
 def run_facts(run):
     """(preset, dataset, epochs, training hours) of a run directory; a run
-    with ``--lr-decay-epochs N`` is named "<preset>, lr → 0 over the last N"."""
+    with ``--lr-decay-epochs N`` is named "<preset>, lr → 0 over the last N", one
+    with ``--lr``, ``--lr-d`` or ``--lr-g`` names them after the preset."""
     path = os.path.join(run, "checkpoint.npz")
     state = read_checkpoint(path)
     config = load_run_config(state, path)
     rows = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
     seconds = sum(r.get("elapsed_s", 0) for r in rows if r.get("kind") == "epoch")
     decay = f", lr → 0 over the last {config.lr_decay_epochs}" if config.lr_decay_epochs else ""
-    name = f"`{config.preset}`{decay}"
+    rates = "".join(f" --{k.replace('_', '-')} {getattr(config, k):g}" for k in ("lr", "lr_d", "lr_g")
+                    if getattr(config, k) is not None)
+    name = f"`{config.preset}{rates}`{decay}"
     return name, config.resolved().dataset, int(state["epoch"]), seconds / 3600
 
 

@@ -152,27 +152,37 @@ def test_resume_takes_the_checkpoints_settings(tmp_path, fake_data, capsys):
     assert "--preset paper here" in capsys.readouterr().err
 
 
-def test_one_networks_learning_rate(tmp_path, fake_data, capsys):
+def test_one_networks_learning_rate(tmp_path, fake_data, capsys, monkeypatch):
     """``--lr-g`` (``--lr-d``) sets one network's rate over ``--lr`` and the
     preset's; the checkpoint keeps it, a resume without the flag continues
-    with it, and a resume with another value is refused, naming the flags."""
-    from scratchgan.training.trainer import Trainer, saved_config
+    with it, a resume with another value is refused, naming the flags, and
+    the pictures' titles name the run's overrides."""
+    import scratchgan.plots
+    from scratchgan.training.config import RunConfig
+    from scratchgan.training.trainer import gan_from_checkpoint, saved_config
 
+    titles, save_grid = [], scratchgan.plots.save_grid
+    monkeypatch.setattr(scratchgan.plots, "save_grid",
+                        lambda *a, title=None, **k: (titles.append(title), save_grid(*a, title=title, **k))[1])
     out = tmp_path / "run"
     assert main(TRAIN_ARGS + ["--epochs", "1", "--out", str(out), "--lr", "0.05", "--lr-g", "0.2"]) == 0
     assert main(TRAIN_ARGS + ["--epochs", "2", "--out", str(out), "--resume"]) == 0
     config = saved_config(out)
     assert (config.lr, config.lr_d, config.lr_g) == (0.05, None, 0.2)
-    gan = Trainer(config, TINY, out, progress=False, resume=True).gan
+    gan, _ = gan_from_checkpoint(out / "checkpoint.npz", "cpu")        # as sample and evaluate load it
     assert (gan.d_opt.lr(0), gan.g_opt.lr(0)) == pytest.approx((0.05, 0.2))
     capsys.readouterr()
     assert main(TRAIN_ARGS + ["--epochs", "3", "--out", str(out), "--resume", "--lr-g", "0.1"]) == 2
     one_line_error(capsys.readouterr().err, "--lr-g", "leave --optimizer/--lr/--lr-d/--lr-g out")
     args = [a for a in TRAIN_ARGS if a != "--quiet"]
-    assert main(args + ["--epochs", "1", "--max-iterations", "1", "--out", str(tmp_path / "new"), "--lr-d", "0.3"]) == 0
-    assert "learning rates: D 0.3, G 0.1\n" in capsys.readouterr().err     # the small preset's SGD 0.1 for G
-    from scratchgan.training.config import RunConfig
-    assert config.describe() == "small preset --batch-size 100 --lr 0.05 --lr-g 0.2"   # grid titles
+    assert main(args + ["--epochs", "1", "--max-iterations", "1", "--out", str(tmp_path / "new"),
+                        "--lr-d", str(1 / 3)]) == 0
+    assert "learning rates: D 0.333333, G 0.1\n" in capsys.readouterr().err    # the small preset's SGD 0.1 for G
+    assert main(["sample", str(out / "checkpoint.npz"), "--png", str(tmp_path / "s.png"), "-n", "4"]) == 0
+    assert titles == ["small preset --batch-size 100 --lr 0.05 --lr-g 0.2, epoch 1",
+                      "small preset --batch-size 100 --lr 0.05 --lr-g 0.2, epoch 2",
+                      "small preset --batch-size 100 --lr-d 0.333333, epoch 1, 1 of 3 iterations",
+                      "checkpoint.npz: small preset --batch-size 100 --lr 0.05 --lr-g 0.2, seed 0"]
     assert RunConfig(preset="paper", k=2, update="alternating").describe() == "paper preset --update alternating -k 2"
 
 

@@ -338,7 +338,7 @@ class Trainer:
 
         dataset = self.preset.dataset
         plot_history(self.history, os.path.join(self.out_dir, "history.png"),
-                     title=f"{self.config.preset} preset, {dataset}")
+                     title=self.config.describe() + ("" if self.config.dataset else f", {dataset}"))
 
     def _end_of_epoch(self, epoch, rows, elapsed):
         """The epoch's log row, then its checkpoint (if the process dies between
