@@ -38,9 +38,7 @@ def run_facts(run):
     rows = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
     seconds = sum(r.get("elapsed_s", 0) for r in rows if r.get("kind") == "epoch")
     decay = f", lr → 0 over the last {config.lr_decay_epochs}" if config.lr_decay_epochs else ""
-    rates = "".join(f" --{k.replace('_', '-')} {getattr(config, k):g}" for k in ("lr", "lr_d", "lr_g")
-                    if getattr(config, k) is not None)
-    name = f"`{config.preset}{rates}`{decay}"
+    name = f"`{config.preset}{config.flags(('lr', 'lr_d', 'lr_g'))}`{decay}"
     return name, config.resolved().dataset, int(state["epoch"]), seconds / 3600
 
 

@@ -44,15 +44,21 @@ class RunConfig:
     def overrides(self) -> dict:
         return {k: getattr(self, k) for k in presets.OVERRIDES}
 
-    def describe(self) -> str:
-        """``"<preset> preset"`` and the run's overrides as command-line flags, for
-        titles: e.g. ``"dcgan-fc preset --lr-g 0.001"``."""
-        parts = [f"{self.preset} preset"]
-        for k, v in self.overrides().items():
+    def flags(self, keys=presets.OVERRIDES) -> str:
+        """The overrides among ``keys`` that this run sets, as command-line
+        flags: e.g. ``" --lr-g 0.001"`` (empty when none is set)."""
+        parts = []
+        for k in keys:
+            v = getattr(self, k)
             if v is not None:
                 flag = "-k" if k == "k" else "--" + k.replace("_", "-")
-                parts.append(f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
-        return " ".join(parts)
+                parts.append(f" {flag} {v:g}" if isinstance(v, float) else f" {flag} {v}")
+        return "".join(parts)
+
+    def describe(self) -> str:
+        """``"<preset> preset"`` and the run's overrides, for titles: e.g.
+        ``"dcgan-fc preset --lr-g 0.001"``."""
+        return f"{self.preset} preset{self.flags()}"
 
     def resolved(self) -> presets.Preset:
         """The preset with this run's overrides applied (validated)."""
