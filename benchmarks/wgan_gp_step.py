@@ -12,6 +12,8 @@ medians). PyTorch is optional::
 
     python benchmarks/wgan_gp_step.py
     python benchmarks/wgan_gp_step.py --threads 1     # one core each
+    python benchmarks/wgan_gp_step.py --batch-split 2 # scratchgan: 2 slices of the batch on 2 threads,
+                                                      # one BLAS thread each; PyTorch: 2 threads
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from scratchgan.presets import PRESETS, build_gan  # noqa: E402
 BATCH, DIM, NOISE = 64, 32, 128
 
 
-def scratchgan_iteration(seed=0):
-    gan = build_gan(PRESETS["wgan-gp"], x_shape=(1, 28, 28), steps_per_epoch=100, seed=seed, device="cpu")
+def scratchgan_iteration(seed=0, batch_split=None):
+    gan = build_gan(PRESETS["wgan-gp"], x_shape=(1, 28, 28), steps_per_epoch=100, seed=seed, device="cpu",
+                    batch_split=batch_split)
     data = np.random.default_rng(seed).random((10 * BATCH, 1, 28, 28), dtype=np.float32)
     state = {"i": 0}
 
@@ -93,11 +96,17 @@ def main(argv=None):
     ap.add_argument("--threads", type=_positive_int,
                     help="NumPy's BLAS threads and PyTorch's threads (default: every core for PyTorch; NumPy's "
                          "BLAS as the environment sets it)")
+    ap.add_argument("--batch-split", type=_positive_int, metavar="N",
+                    help="scratchgan runs G and D on N slices of each batch in N threads, with one BLAS thread "
+                         "each (train --batch-split); PyTorch gets N threads unless --threads says otherwise")
     args = ap.parse_args(argv)
-    if args.threads:
-        set_cpu_threads(args.threads)
-    threads = args.threads or os.cpu_count() or 1
-    variants = {"scratchgan": scratchgan_iteration()}
+    split = args.batch_split if args.batch_split and args.batch_split > 1 else None
+    if args.threads and split:
+        ap.error("--threads and --batch-split: give one (--batch-split N runs NumPy's BLAS at one thread)")
+    if args.threads or split:
+        set_cpu_threads(1 if split else args.threads)
+    threads = args.threads or split or os.cpu_count() or 1
+    variants = {"scratchgan": scratchgan_iteration(batch_split=split)}
     torch_version = None
     if not args.no_torch:
         try:
@@ -109,7 +118,8 @@ def main(argv=None):
             print(f"PyTorch not available ({err}): timing scratchgan only", file=sys.stderr)
     res = time_variants(variants, args.iterations, warmup=2)
     print(f"one WGAN-GP generator iteration (5 critic steps with the penalty + 1 G step), batch {BATCH}, "
-          f"DIM {DIM}, CPU ({os.cpu_count()} cores, {threads} thread{'s' if threads != 1 else ''}), "
+          f"DIM {DIM}, CPU ({os.cpu_count()} cores, {threads} thread{'s' if threads != 1 else ''}"
+          f"{f'; scratchgan: {split} slices of the batch, one BLAS thread each' if split else ''}), "
           f"numpy {np.__version__}, torch {torch_version}")
     line = f"scratchgan {res['scratchgan']:.1f} ms"
     if "torch" in res:

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     threads_help = ("BLAS threads on the CPU (default: the cores idle at start, at least 1; "
                     "OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, when set, win)")
     t.add_argument("--threads", type=_positive_int, help=threads_help)
+    t.add_argument("--batch-split", type=_positive_int, metavar="N",
+                   help="CPU: run G and D on N slices of every batch in N threads, one BLAS thread each unless "
+                        "--threads says otherwise (the same results to rounding; networks without batch norm or "
+                        "dropout: the wgan and wgan-gp presets); a run setting, not saved")
     t.add_argument("--out", default="runs/paper", help="output directory")
     t.add_argument("--sample-every", type=_positive_int,
                    help="epochs between sample grids (default: 1, or the checkpoint's with --resume)")
@@ -259,10 +263,22 @@ def _cmd_train(args) -> int:
 
         check_lr_decay(preset)
     device = get_device(config.device)   # a BackendError for --device gpu before the data are read
-    threads = _threads(args, device)
+    split = args.batch_split if args.batch_split and args.batch_split > 1 else None
+    if split:
+        if device.is_gpu:
+            raise ValueError("--batch-split is for the CPU: on a GPU one kernel already fills the device")
+        from .presets import check_batch_split
+
+        try:
+            check_batch_split(preset)
+        except ValueError as err:
+            raise ValueError(f"--batch-split with the {config.preset} preset: {err}") from None
+        if args.threads is None:
+            args.threads = 1   # each slice's thread runs its own products
+    threads = _threads(args, device) + (f", each batch in {split} slices on {split} threads" if split else "")
     _prepare_out(args.out)
     data = _load_data(preset.dataset, config.data_dir)
-    trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume)
+    trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume, batch_split=split)
     _STATE["trainer"] = trainer
     if trainer.epoch >= config.epochs:
         print(f"nothing to train: {trainer.ckpt_path} has completed {trainer.epoch} epochs and --epochs is "

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from .backend import get_device
 from .gan import NoisePrior, get_variant
 from .gan.priors import PRIORS
 from .models import get_model
 from .nn import fast, losses, optim
+from .nn.batch_split import BatchSplit, why_not_split
 
 __all__ = ["Preset", "PRESETS", "OVERRIDES", "resolve", "build_optimizer", "build_gan", "get_preset"]
 
@@ -486,18 +488,26 @@ def check_lr_decay(preset: Preset) -> None:
 
 
 def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, seed=0, device="cpu",
-              fast_layers=True, linear_decay=None):
+              fast_layers=True, linear_decay=None, batch_split=None):
     """The variant instance for ``preset`` (networks initialised on the host
     from ``seed``, then moved to ``device``).
 
     ``steps_per_epoch`` (G updates per epoch) drives SGD's momentum schedule
     and ``linear_decay`` (see :func:`build_optimizer`) both learning rates.
+    ``batch_split`` (an int > 1, CPU only) runs every network on that many
+    slices of each batch in as many threads (:class:`scratchgan.nn.batch_split.BatchSplit`:
+    the same results to rounding; networks without batch norm or dropout).
     """
     if linear_decay is not None:
         check_lr_decay(preset)
     init_rng = np.random.default_rng(np.random.SeedSequence([seed, 2014]))
     nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
                                    rng=init_rng, fast_layers=fast_layers, **preset.model_args)
+    if batch_split is not None and batch_split > 1:
+        if get_device(device).is_gpu:
+            raise ValueError("splitting batches over threads is for the CPU; on a GPU one kernel fills the device")
+        check_batch_split(preset, nets)
+        nets = {name: BatchSplit(net, batch_split) for name, net in nets.items()}
     # D makes k updates per iteration; its momentum must still follow the epoch
     # (docs/paper.md §3.4). Its learning rate decays per update of D, as
     # pylearn2's ExponentialDecay does: k times as fast as G's when k > 1.
@@ -510,6 +520,21 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
     prior = NoisePrior(preset.noise_dim, preset.prior) if preset.noise_dim else None  # 0: G takes no z
     return cls(nets["G"], nets["D"], d_opt, g_opt, prior, loss=loss, k=preset.k, seed=seed, device=device,
                **preset.variant_args)
+
+
+def check_batch_split(preset: Preset, nets=None):
+    """A ValueError naming the network and the layer if ``preset``'s networks
+    cannot run on slices of a batch (batch norm, dropout); ``nets`` as built,
+    or built here on the host."""
+    if nets is None:
+        from .models import sample_shape
+
+        nets = get_model(preset.model)(sample_shape(preset.model, (1, 28, 28)), noise_dim=preset.noise_dim,
+                                       rng=0, **preset.model_args)
+    for name, net in nets.items():
+        why = why_not_split(net)
+        if why:
+            raise ValueError(f"the {preset.model} model's {name} cannot run on slices of a batch: {why}")
 
 
 def describe(name) -> str:

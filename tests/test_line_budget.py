@@ -1,5 +1,6 @@
 """The engine stays small: fewer than 1,400 lines of code in scratchgan/nn/,
-not counting the fast drop-ins (scratchgan/nn/fast.py).
+not counting the speed tricks kept beside it: the fast drop-in layers
+(scratchgan/nn/fast.py) and the batch split over threads (scratchgan/nn/batch_split.py).
 
 A line of code is a physical line holding at least one token that is not a
 comment, a docstring or whitespace: blank lines, comment lines and the
@@ -18,7 +19,7 @@ from pathlib import Path
 
 NN = Path(__file__).resolve().parent.parent / "scratchgan" / "nn"
 BUDGET = 1400  # issue 9 set 1000; issue 10 (convolutions, normalisation) raised it to 1400
-EXCLUDED = {"fast.py"}
+EXCLUDED = {"fast.py", "batch_split.py"}
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENDMARKER, tokenize.ENCODING}
 
@@ -93,4 +94,4 @@ if __name__ == "__main__":  # pragma: no cover
     counts = engine_counts()
     for name, n in counts.items():
         print(f"{n:5d}  {name}")
-    print(f"{sum(counts.values()):5d}  total (budget < {BUDGET}; fast.py not counted)")
+    print(f"{sum(counts.values()):5d}  total (budget < {BUDGET}; fast.py and batch_split.py not counted)")

@@ -42,6 +42,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from . import conv as _conv
 from . import layers as _layers
+from .batch_split import BatchSplit
 from .containers import Concat, Fork, Identity, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 
@@ -208,6 +209,8 @@ _RULES = [(_layers.Linear, _linear), (_layers.Maxout, _maxout), (_conv.Conv2d, _
 # ---------------------------------------------------------------------------
 def _first(module, g_out, kept):
     """The first backward (no parameter gradients), keeping every leaf's upstream gradient."""
+    if isinstance(module, BatchSplit):  # each slice of the batch through its replica, in its thread
+        return module.join(module.map(lambda rep, g: _first(rep, g, kept), g_out))
     if isinstance(module, Sequential):
         for child in reversed(module.layers):
             g_out = _first(child, g_out, kept)
@@ -224,6 +227,11 @@ def _first(module, g_out, kept):
 
 def _sweep(module, v, kept, seeds, param_grads):
     """Input to output: tangents, mixed parameter terms, curvature seeds."""
+    if isinstance(module, BatchSplit):
+        v_out = module.map(lambda rep, part: _sweep(rep, part, kept, seeds, param_grads), v)
+        if param_grads:
+            module.reduce_grads()
+        return module.join(v_out)
     if isinstance(module, Sequential):
         for child in module.layers:
             v = _sweep(child, v, kept, seeds, param_grads)
@@ -241,6 +249,11 @@ def _sweep(module, v, kept, seeds, param_grads):
 def _seeded_backward(module, delta, seeds, param_grads):
     """An ordinary backward, with each leaf's curvature seed added at its input;
     ``delta`` None means no gradient has reached this point yet."""
+    if isinstance(module, BatchSplit):
+        deltas = module.map(lambda rep, d: _seeded_backward(rep, d, seeds, param_grads), delta)
+        if param_grads:
+            module.reduce_grads()
+        return module.join(deltas)
     if isinstance(module, Sequential):
         for child in reversed(module.layers):
             delta = _seeded_backward(child, delta, seeds, param_grads)

@@ -117,9 +117,11 @@ class Trainer:
     out_dir : where everything is written; one process at a time (a lock)
     progress : show a progress bar (epoch summaries print either way)
     resume : continue the run in ``out_dir`` from its ``checkpoint.npz``
+    batch_split : run G and D on this many slices of each batch in as many
+        threads (CPU only; see :func:`scratchgan.presets.build_gan`)
     """
 
-    def __init__(self, config: RunConfig, data, out_dir, *, progress=True, resume=False):
+    def __init__(self, config: RunConfig, data, out_dir, *, progress=True, resume=False, batch_split=None):
         self.config = config
         self.out_dir = os.fspath(out_dir)
         self.progress = progress
@@ -135,7 +137,7 @@ class Trainer:
         self.x_shape = sample_shape(self.preset.model, getattr(data, "image_shape", (1, 28, 28)))
         self.gan = build_gan(self.preset, x_shape=self.x_shape, pixel_mean=data.train.mean(axis=0),
                              steps_per_epoch=self.iters_per_epoch, seed=config.seed, device=self.device,
-                             linear_decay=config.lr_decay_window())
+                             linear_decay=config.lr_decay_window(), batch_split=batch_split)
         # on the device once, in the model's layout (a view: flat or (N, 1, 28, 28))
         self.train_images = self.device.asarray(data.train).reshape((-1,) + self.x_shape)
         # what the variant needs besides the images, from the dataset: labels
