@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-split", type=_positive_int, metavar="N",
                    help="CPU: run G and D on N slices of every batch in N threads, one BLAS thread each unless "
                         "--threads says otherwise (the same results to rounding; networks without batch norm or "
-                        "dropout: the wgan and wgan-gp presets); a run setting, not saved")
+                        "dropout: the wgan, wgan-gp, wgan-gp-mnist and r1 presets); a run setting, not saved")
     t.add_argument("--out", default="runs/paper", help="output directory")
     t.add_argument("--sample-every", type=_positive_int,
                    help="epochs between sample grids (default: 1, or the checkpoint's with --resume)")

@@ -21,6 +21,7 @@ from .gan.priors import PRIORS
 from .models import get_model
 from .nn import fast, losses, optim
 from .nn.batch_split import BatchSplit, why_not_split
+from .nn.layers import positive_int
 
 __all__ = ["Preset", "PRESETS", "OVERRIDES", "resolve", "build_optimizer", "build_gan", "get_preset"]
 
@@ -503,9 +504,9 @@ def build_gan(preset: Preset, *, x_shape, pixel_mean=None, steps_per_epoch=500, 
     init_rng = np.random.default_rng(np.random.SeedSequence([seed, 2014]))
     nets = get_model(preset.model)(tuple(x_shape), noise_dim=preset.noise_dim, pixel_mean=pixel_mean,
                                    rng=init_rng, fast_layers=fast_layers, **preset.model_args)
-    if batch_split is not None and batch_split > 1:
+    if batch_split is not None and positive_int("batch_split", batch_split) > 1:
         if get_device(device).is_gpu:
-            raise ValueError("splitting batches over threads is for the CPU; on a GPU one kernel fills the device")
+            raise ValueError("batch_split is for the CPU (threads); on a GPU one kernel fills the device")
         check_batch_split(preset, nets)
         nets = {name: BatchSplit(net, batch_split) for name, net in nets.items()}
     # D makes k updates per iteration; its momentum must still follow the epoch
@@ -528,8 +529,10 @@ def check_batch_split(preset: Preset, nets=None):
     or built here on the host."""
     if nets is None:
         from .models import sample_shape
+        from .paired import SIDE, TASKS
 
-        nets = get_model(preset.model)(sample_shape(preset.model, (1, 28, 28)), noise_dim=preset.noise_dim,
+        side = SIDE if preset.dataset in TASKS else 28
+        nets = get_model(preset.model)(sample_shape(preset.model, (1, side, side)), noise_dim=preset.noise_dim,
                                        rng=0, **preset.model_args)
     for name, net in nets.items():
         why = why_not_split(net)

@@ -62,7 +62,7 @@ def test_forward_and_backward_equal_the_network(name, workers, m):
         assert set(ref) == set(got)
         for k in ref:
             assert_close(ref[k], got[k], f"{k} after {rounds} backward passes")
-    split.zero_grad()   # the replicas' gradients go too: one more pass gives one pass's gradients
+    split.zero_grad()   # one more pass then gives one pass's gradients
     split.forward(x)
     split.backward(dy)
     net.zero_grad()
@@ -160,10 +160,86 @@ def test_an_error_in_a_slice_reaches_the_caller_and_the_wrapper_still_works():
     assert_close(net.forward(x), split.forward(x), "after an error")
 
 
-def test_a_gpu_is_refused():
+def test_a_gpu_is_refused(monkeypatch):
+    from scratchgan import backend
+    from scratchgan.nn import batch_split
+    from scratchgan.presets import PRESETS, build_gan
+
     split = BatchSplit(build_critic(dim=4, rng=0), 2)
-    with pytest.raises(Exception, match="CPU|GPU|CuPy|cupy"):
+    monkeypatch.setattr(batch_split, "get_device", lambda name: backend.Device("gpu"))  # as if CuPy were here
+    with pytest.raises(ValueError, match="BatchSplit runs threads on the CPU"):
         split.to("gpu")
+    monkeypatch.setattr("scratchgan.presets.get_device", lambda name: backend.Device("gpu"))
+    with pytest.raises(ValueError, match="batch_split is for the CPU"):
+        build_gan(PRESETS["wgan-gp"], x_shape=(1, 28, 28), batch_split=2, device="gpu")
+    for bad in (0, 2.5, "2", True):
+        with pytest.raises(ValueError, match="batch_split must be a positive integer"):
+            build_gan(PRESETS["wgan-gp"], x_shape=(1, 28, 28), batch_split=bad)
+
+
+def test_the_slices_run_in_their_own_threads():
+    """Not the module called once: each replica gets its rows, on a thread of its own."""
+    import threading
+
+    net = build_critic(dim=4, rng=0, dtype=F64)
+    split = BatchSplit(net, 3)
+    seen = []
+    for rep in split._replicas:
+        forward = rep.forward
+        rep.forward = lambda x, train=True, f=forward: seen.append((len(x), threading.get_ident())) or f(x, train)
+    split.forward(np.zeros((8, 1, 28, 28)))
+    assert sorted(n for n, _ in seen) == [2, 3, 3]
+    assert len({t for _, t in seen}) == 3 and threading.get_ident() in {t for _, t in seen}
+
+
+def test_a_wrong_dy_is_refused_before_any_gradient_moves():
+    net, split = pair(build_critic(dim=4, rng=0, dtype=F64), 2)
+    split.forward(np.random.default_rng(0).standard_normal((8, 1, 28, 28)))
+    for rows in (7, 10):
+        with pytest.raises(ValueError, match=rf"batch of 8, got an array of shape \({rows}, 1\)"):
+            split.backward(np.ones((rows, 1)))
+    assert all(float(np.abs(g).max()) == 0 for g in split.gradients().values())
+    with pytest.raises(ValueError, match="with a batch axis first"):
+        split.forward(3.0)
+
+
+def test_zero_grad_clears_a_pass_an_error_stopped():
+    """A slice that fails after adding its gradients leaves them in its replica; zero_grad removes them."""
+    net, split = pair(build_critic(dim=4, rng=0, dtype=F64), 2)
+    x = np.random.default_rng(0).standard_normal((6, 1, 28, 28))
+    dy = np.random.default_rng(1).standard_normal((6, 1))
+    rep = split._replicas[1]
+    backward = rep.backward
+
+    def failing(d, **kw):
+        backward(d, **kw)
+        raise RuntimeError("stopped")
+    rep.backward = failing
+    split.forward(x)
+    with pytest.raises(RuntimeError, match="stopped"):
+        split.backward(dy)
+    del rep.backward
+    split.zero_grad()
+    split.forward(x)
+    split.backward(dy)
+    net.forward(x)
+    net.backward(dy)
+    for k, g in grads(net).items():
+        assert_close(g, grads(split)[k], k)
+
+
+def test_pass_through_and_no_input_gradient():
+    """``param_grads=False`` (G's step through a fixed D) and ``need_dx=False`` (D on data) as the module does."""
+    net, split = pair(build_critic(dim=4, rng=0, dtype=F64), 2)
+    x = np.random.default_rng(0).standard_normal((5, 1, 28, 28))
+    dy = np.random.default_rng(1).standard_normal((5, 1))
+    net.forward(x)
+    split.forward(x)
+    assert_close(net.backward(dy, param_grads=False), split.backward(dy, param_grads=False), "dx")
+    assert all(float(np.abs(g).max()) == 0 for g in split.gradients().values())
+    assert net.backward(dy, need_dx=False) is None and split.backward(dy, need_dx=False) is None
+    for k, g in grads(net).items():
+        assert_close(g, grads(split)[k], k)
 
 
 def test_a_wgan_gp_run_equals_the_unsplit_run():
@@ -200,9 +276,12 @@ def test_train_batch_split_from_the_command_line(tmp_path, monkeypatch, capsys):
     import scratchgan.data
     from scratchgan.cli import main
     from scratchgan.training.checkpoint import read_checkpoint
+    from scratchgan.training.trainer import Trainer
     from test_second_order import tiny_data
 
     monkeypatch.setattr(scratchgan.data, "load_dataset", lambda *a, **k: tiny_data())
+    trained, run = [], Trainer.run
+    monkeypatch.setattr(Trainer, "run", lambda self: trained.append(self) or run(self))
     runs = {}
     for split in (None, 2):
         out = tmp_path / f"run{split}"
@@ -210,6 +289,8 @@ def test_train_batch_split_from_the_command_line(tmp_path, monkeypatch, capsys):
         assert main(["train", "--preset", "wgan-gp", "--device", "cpu", "--epochs", "1", "--out", str(out)]
                     + extra) == 0
         runs[split] = read_checkpoint(out / "checkpoint.npz")
+        gan = trained[-1].gan   # the trainer got the split, not only the log line
+        assert isinstance(gan.G, BatchSplit) == isinstance(gan.D, BatchSplit) == bool(split)
         err = capsys.readouterr().err
         assert ("1 BLAS thread (as asked), each batch in 2 slices on 2 threads" in err) == bool(split), err
     for k, v in runs[None].items():

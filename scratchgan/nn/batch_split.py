@@ -115,6 +115,12 @@ class BatchSplit(Module):
         pool. Every slice finishes before an error is raised."""
         if self._bounds is None:
             raise RuntimeError("BatchSplit: forward() must come before backward()")
+        m = self._bounds[-1][1]
+        for b in batched:
+            for a in (b if isinstance(b, (tuple, list)) else (b,)):
+                if a is not None and (getattr(a, "ndim", 0) < 1 or a.shape[0] != m):
+                    raise ValueError(f"BatchSplit: the forward pass had a batch of {m}, got an array of shape "
+                                     f"{tuple(getattr(a, 'shape', ()))}")
         cut = [_split(b, self._bounds) for b in batched]
         jobs = [(rep, [c[i] for c in cut]) for i, rep in enumerate(self._replicas[:len(self._bounds)])]
         if len(jobs) == 1:
@@ -123,19 +129,21 @@ class BatchSplit(Module):
             self._pool = ThreadPoolExecutor(max_workers=self.workers - 1, thread_name_prefix="batch-split")
         futures = [self._pool.submit(fn, rep, *args) for rep, args in jobs[1:]]
         try:
-            first = fn(jobs[0][0], *jobs[0][1])
-        finally:
-            rest = [f.exception() or f.result() for f in futures]   # wait for every slice
-        for r in rest:
+            results = [fn(jobs[0][0], *jobs[0][1])]
+        except BaseException as err:
+            results = [err]
+        results += [f.exception() or f.result() for f in futures]   # every slice finishes first
+        for (a, b), r in zip(self._bounds, results):
             if isinstance(r, BaseException):
+                if hasattr(r, "add_note"):  # Python >= 3.11: say which rows the shapes above refer to
+                    r.add_note(f"(in rows {a}:{b} of a batch of {m}, one slice of a BatchSplit)")
                 raise r
-        return [first] + rest
+        return results
 
     join = staticmethod(_join)
 
     def reduce_grads(self):
-        """Add every replica's gradients into the module's and zero them (so
-        between calls the replicas hold none, and ``zero_grad`` need not visit them)."""
+        """Add every replica's gradients into the module's and zero them."""
         for rep in self._replicas[1:]:
             for (_, _, g), (_, _, r) in zip(self.module.named_parameters(), rep.named_parameters()):
                 g += r
@@ -145,7 +153,11 @@ class BatchSplit(Module):
     def forward(self, x, train=True):
         """Parameters: x, the module's input (an array or a tuple of arrays,
         batch first). Returns: the module's output, its slices joined."""
-        m = (x[0] if isinstance(x, (tuple, list)) else x).shape[0]
+        first = x[0] if isinstance(x, (tuple, list)) and len(x) else x
+        if getattr(first, "ndim", 0) < 1:
+            raise ValueError(f"BatchSplit: expected an array (or a tuple of arrays) with a batch axis first, "
+                             f"got {type(x).__name__}")
+        m = first.shape[0]
         n = max(1, min(self.workers, m))
         edges = [m * i // n for i in range(n + 1)]
         self._bounds = list(zip(edges[:-1], edges[1:]))
@@ -154,7 +166,13 @@ class BatchSplit(Module):
     def backward(self, dy, *, need_dx=True, param_grads=True):
         """Each slice's backward in its thread; the replicas' gradients are
         then added into the module's. Returns the joined dx, or None."""
-        dx = self.map(lambda rep, d: rep.backward(d, need_dx=need_dx, param_grads=param_grads), dy)
+        def slice_backward(rep, d):
+            out = rep.backward(d, need_dx=need_dx, param_grads=param_grads)
+            if param_grads:
+                rep.gradients()   # fast layers' deferred weight products run here, in the slice's thread
+            return out
+
+        dx = self.map(slice_backward, dy)
         if param_grads:
             self.reduce_grads()
         return _join(dx) if need_dx else None
@@ -162,6 +180,11 @@ class BatchSplit(Module):
     def modules(self):
         yield self
         yield from self.module.modules()
+
+    def zero_grad(self):
+        """The module's gradients and the replicas' (a pass stopped by an error may leave some there)."""
+        for rep in self._replicas:
+            rep.zero_grad()
 
     def named_parameters(self, prefix=""):
         return self.module.named_parameters(prefix)
