@@ -300,6 +300,15 @@ def test_classify_reads_q_in_evaluation_mode():
     assert r["n"] == 7 and 0 <= r["error"] <= 1
 
 
+def test_the_epoch_log_takes_the_one_to_one_error(monkeypatch):
+    """Two categories holding one class: majority forgives it (0 %), one to one does not (2 of 6)."""
+    gan = frozen(np)
+    monkeypatch.setattr(gan, "classify", lambda x, batch_size=500: np.array([0, 0, 1, 1, 2, 2]))
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    assert gan.c1_error(np.zeros((6, 1, SIDE, SIDE)), labels, n_classes=K)["error_majority"] == 0
+    assert gan.epoch_stats(np.zeros((6, 1, SIDE, SIDE)), labels) == {"c1_error_valid": pytest.approx(2 / 6)}
+
+
 # --------------------------------------------------------------------------
 # codes: drawing, fixing, parsing
 # --------------------------------------------------------------------------
@@ -423,6 +432,13 @@ def test_infogan_preset_resume_sample_codes_and_scripts_end_to_end(tmp_path, mon
     assert int(read_checkpoint(out / "checkpoint.npz")["iterations"]) == 4
     rows = [r for r in map(__import__("json").loads, open(out / "metrics.jsonl")) if r["kind"] == "window"]
     assert all({"mi_c1", "q_loss", "q_mse", "g_q_loss"} <= set(r) for r in rows) and len(rows) == 4
+    # after each epoch, c1's matched error on the validation images, as the checkpoint's Q gives it
+    epochs = [r for r in map(__import__("json").loads, open(out / "metrics.jsonl")) if r["kind"] == "epoch"]
+    gan, _ = __import__("scratchgan.gan.infogan", fromlist=["x"]).infogan_from_checkpoint(
+        str(out / "checkpoint.npz"), "cpu", need_q=True)
+    held = tiny_data()
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert epochs[-1]["c1_error_valid"] == gan.c1_error(held.valid, held.valid_labels)["error"]
     npz = tmp_path / "s.npz"
     assert main(["sample", str(out / "checkpoint.npz"), "-n", "7", "--npz", str(npz), "--code", "c1=3,c2=-1.5",
                  "--device", "cpu"]) == 0

@@ -251,6 +251,11 @@ class InfoGAN(GAN):
         pred = self.classify(images, batch_size)
         return matched_error(pred, np.asarray(labels).astype(np.int64), self.categories, n_classes)
 
+    def epoch_stats(self, images, labels) -> dict:
+        """What the trainer logs after each epoch (as ``c1_error_valid``): c1's
+        error on held-out ``images``, categories matched one to one (docs/infogan.md §5)."""
+        return {"c1_error_valid": self.c1_error(images, labels)["error"]}
+
     # -- sampling --------------------------------------------------------------------------------
     def sample_inputs(self, n, rng, codes=None, **conditions) -> dict:
         """G's inputs for ``n`` samples: ``{"z", "c1", "c2", …}`` drawn with

@@ -157,6 +157,10 @@ class Trainer:
                 values = values.reshape(self.train_images.shape[:1] + self.gan.source_shape)
             self.train_extra[name] = self.device.asarray(values)
         held = getattr(data, "valid", None)  # fixed training and validation images for held-out statistics
+        held_labels = getattr(data, "valid_labels", None)
+        # all the validation images, for a variant's end-of-epoch statistics (InfoGAN: c1 as a classifier)
+        self.valid_all = ((held, held_labels) if hasattr(self.gan, "epoch_stats") and held is not None
+                          and len(held) and held_labels is not None else None)
         self.valid_batch = (self.device.asarray(held[:100]).reshape((-1,) + self.x_shape)
                             if held is not None and len(held) else None)
         self.fixed_train = self.train_images[:100]
@@ -347,6 +351,8 @@ class Trainer:
         the two, resuming drops the row again), snapshot and pictures."""
         summary = {"kind": "epoch", "epoch": epoch, "step": self.gan.iterations, "elapsed_s": round(elapsed, 2),
                    **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "step"}}
+        if self.valid_all is not None:   # the variant's statistics on every validation image
+            summary.update({k: float(v) for k, v in self.gan.epoch_stats(*self.valid_all).items()})
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(summary) + "\n")
         self.save_checkpoint()
