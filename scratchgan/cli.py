@@ -273,9 +273,13 @@ def _cmd_train(args) -> int:
             check_batch_split(preset)
         except ValueError as err:
             raise ValueError(f"--batch-split with the {config.preset} preset: {err}") from None
-        if args.threads is None:
-            args.threads = 1   # each slice's thread runs its own products
-    threads = _threads(args, device) + (f", each batch in {split} slices on {split} threads" if split else "")
+    if split and not args.threads:   # each slice's thread runs its own products
+        from .backend import set_cpu_threads
+
+        set_cpu_threads(1)
+        threads = f", each batch in {split} slices on {split} threads, one BLAS thread each"
+    else:
+        threads = _threads(args, device) + (f", each batch in {split} slices on {split} threads" if split else "")
     _prepare_out(args.out)
     data = _load_data(preset.dataset, config.data_dir)
     trainer = Trainer(config, data, args.out, progress=not args.quiet, resume=args.resume, batch_split=split)
