@@ -33,9 +33,10 @@ tests check every supported layer against finite differences of the penalty.
 Supported: Linear, Maxout, Conv2d, ConvTranspose2d, ReLU, LeakyReLU, Tanh,
 Sigmoid, Dropout (its masks fixed), Flatten, Reshape, Identity, Sequential,
 Fork, Concat, and BatchSplit (each slice of the batch through its replica,
-in its thread; only the penalty's seed sees the whole batch). BatchNorm couples the samples of a batch (a per-sample
-penalty through it is not what WGAN-GP defines) and LayerNorm's second-order
-terms are not derived here: both are refused with a clear error.
+in its thread; only the penalty's seed sees the whole batch). BatchNorm
+couples the samples of a batch (a per-sample penalty through it is not what
+WGAN-GP defines) and LayerNorm's second-order terms are not derived here:
+both are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def _rule(module):
         raise SecondOrderError(f"{module!r}: LayerNorm's second-order terms are not derived here; use a critic "
                                "without normalisation (as the WGAN-GP authors' MNIST code does)")
     raise SecondOrderError(f"{module!r}: no second-order rule for {type(module).__name__}; supported: "
-                           + ", ".join(c.__name__ for c, _ in _RULES) + ", and Sequential, Fork, Concat, BatchSplit")
+                           + ", ".join(c.__name__ for c, _ in _RULES)
+                           + ", and Sequential, Fork, Concat, BatchSplit")
 
 
 _RULES = [(_layers.Linear, _linear), (_layers.Maxout, _maxout), (_conv.Conv2d, _conv2d),
