@@ -32,7 +32,8 @@ from scratchgan.backend import get_device, to_numpy
 from scratchgan.gan import GAN, NoisePrior
 from scratchgan.models.paper_mlp import build_discriminator, build_generator
 from scratchgan.nn import fast
-from scratchgan.nn.fast import Workspace, bernoulli
+from scratchgan.nn.conv import col2im
+from scratchgan.nn.fast import Workspace, bernoulli, col2im_by_tap
 from scratchgan.nn.optim import ExponentialDecay, LinearMomentum
 
 F64, F32 = np.float64, np.float32
@@ -101,13 +102,91 @@ def test_fast_exports_drop_in_names():
                           "Adam", "ExponentialDecay", "LinearMomentum", "init_weight", "sigmoid"]:
         ref, fst = getattr(nn, name), getattr(fast, name)
         assert fst is ref or issubclass(fst, ref), name
-    assert fast.Tanh is nn.Tanh and fast.Conv2d is nn.Conv2d and fast.LeakyReLU is not nn.LeakyReLU
+    assert fast.Tanh is nn.Tanh and fast.LeakyReLU is not nn.LeakyReLU
+    for name in ("Conv2d", "ConvTranspose2d"):
+        assert issubclass(getattr(fast, name), getattr(nn, name)) and getattr(fast, name) is not getattr(nn, name)
     assert issubclass(fast.Adam, nn.Adam) and fast.Adam is not nn.Adam
 
 
 # ---------------------------------------------------------------------------
 # Each fast layer equals its reference
 # ---------------------------------------------------------------------------
+# (kernel, stride, padding, output_padding, in, out, H, W): square and not, strides 1–3, channel counts
+# on both sides of _ByTap.MIN_CHANNELS, kernels smaller than, equal to and larger than the stride
+CONVS = [((5, 5), (2, 2), (2, 2), (0, 0), 9, 16, 14, 14),      # the WGAN-GP critic's wide layer
+         ((4, 4), (2, 2), (1, 1), (0, 0), 16, 8, 7, 7),        # DCGAN's generator layer
+         ((3, 3), (1, 1), (1, 1), (0, 0), 8, 12, 6, 5),
+         ((5, 3), (3, 2), (1, 0), (2, 1), 10, 9, 8, 7),
+         ((2, 2), (2, 2), (0, 0), (1, 0), 12, 10, 5, 6),
+         ((1, 1), (1, 1), (0, 0), (0, 0), 8, 8, 3, 4),
+         ((4, 4), (2, 2), (1, 1), (0, 0), 3, 1, 6, 6)]          # few channels: the reference's path
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: "k{}s{}p{}op{}-{}to{}-{}x{}".format(*c))
+@pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose2d"])
+def test_fast_convolution_equals_reference(xp, name, case, dtype):
+    k, s, p, op, c_in, c_out, H, W = case
+    kw = dict(stride=s, padding=p, dtype=dtype) | (dict(output_padding=op) if name == "ConvTranspose2d" else {})
+    ref = getattr(nn, name)(c_in, c_out, k, init="normal", std=1.0, rng=np.random.default_rng(0), **kw)
+    fst = getattr(fast, name)(c_in, c_out, k, **kw)
+    fst.load_state_dict(ref.state_dict())
+    ref.params["b"][...] = np.linspace(-1, 1, c_out, dtype=dtype)
+    fst.params["b"][...] = ref.params["b"]
+    ref, fst = on(xp, ref), on(xp, fst)
+    rs = np.random.default_rng(1)
+    ref.zero_grad()
+    fst.zero_grad()
+    for _ in range(2):  # two passes: gradients add up
+        x = to_xp(xp, rs.standard_normal((3, c_in, H, W)).astype(dtype))
+        y_r, y_f = ref.forward(x), fst.forward(x)
+        close(y_f, y_r, dtype)
+        dy = to_xp(xp, rs.standard_normal(y_r.shape).astype(dtype))
+        close(fst.backward(dy), ref.backward(dy), dtype)
+        for key in ref.grads:
+            close(fst.grads[key], ref.grads[key], dtype)
+    close(fst.backward(dy, param_grads=False), ref.backward(dy, param_grads=False), dtype)
+
+
+@pytest.mark.parametrize("case", CONVS[:5], ids=lambda c: "k{}s{}".format(*c))
+def test_col2im_by_tap_equals_col2im(xp, case):
+    (kh, kw), (sh, sw), _, _, a, c, oh, ow = case
+    N = 2
+    shape = (N, (oh - 1) * sh + kh, (ow - 1) * sw + kw, c)
+    rs = np.random.default_rng(3)
+    rows = rs.standard_normal((N * oh * ow, a))
+    W = rs.standard_normal((a, c, kh, kw))
+    want = col2im(rows @ W.transpose(2, 3, 1, 0).reshape(kh * kw * c, a).T, shape, kh, kw, sh, sw)
+    taps = np.ascontiguousarray(W.transpose(2, 3, 0, 1)).reshape(kh * kw, a, c)
+    got = col2im_by_tap(to_xp(xp, rows), to_xp(xp, taps), shape, kh, kw, sh, sw)
+    close(got, want, F64)
+    # the last tap of the first window alone lands on that window's last pixel, channel 0
+    one = np.zeros_like(taps)
+    one[kh * kw - 1, 0, 0] = 1.0
+    got = to_host(col2im_by_tap(to_xp(xp, np.eye(N * oh * ow, a)), to_xp(xp, one), shape, kh, kw, sh, sw))
+    assert got[0, kh - 1, kw - 1, 0] == 1.0 and got.sum() == 1.0
+
+
+@pytest.mark.parametrize("channels, used", [(8, 1), (3, 0)])
+def test_fast_convolutions_take_the_tap_path_from_eight_channels(monkeypatch, channels, used):
+    calls = []
+    real = fast.col2im_by_tap
+    monkeypatch.setattr(fast, "col2im_by_tap", lambda *a: calls.append(1) or real(*a))
+    conv = fast.Conv2d(channels, 4, 3, stride=2, padding=1)
+    conv.backward(np.ones_like(conv.forward(np.ones((2, channels, 6, 6), dtype=F32))))
+    up = fast.ConvTranspose2d(4, channels, 3, stride=2, padding=1)
+    up.forward(np.ones((2, 4, 3, 3), dtype=F32))
+    assert len(calls) == 2 * used
+
+
+def test_fast_convolution_keeps_the_reference_dtype_promotion():
+    ref, fst = nn.ConvTranspose2d(8, 8, 4, 2, 1, dtype=F32), fast.ConvTranspose2d(8, 8, 4, 2, 1, dtype=F32)
+    fst.load_state_dict(ref.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 8, 3, 3))     # float64 input, float32 weights
+    y_r, y_f = ref.forward(x), fst.forward(x)
+    assert y_f.dtype == y_r.dtype == np.float64
+    close(y_f, y_r, F64)
+
 @pytest.mark.parametrize("dtype", [F64, F32])
 @pytest.mark.parametrize("shape", [(6, 7), (2, 3, 7), (1, 7)], ids=["2d", "3d", "one-row"])
 @pytest.mark.parametrize("name", LAYERS)

@@ -115,6 +115,13 @@ class _ConvBase(Module):
             self.params["b"] = np.zeros(n_bias, dtype=dtype)
             self.grads["b"] = np.zeros(n_bias, dtype=dtype)
 
+    def _col2im(self, rows, shape_nhwc):
+        """``col2im(rows · W_matᵀ)``: each row's ``kh·kw·C`` products added back
+        into its window — Conv2d's input gradient, ConvTranspose2d's forward pass.
+        Parameters: rows (N·OH·OW, A); shape_nhwc (N, Hp, Wp, C). Returns (N, Hp, Wp, C).
+        (:mod:`scratchgan.nn.fast` computes the same sums one kernel tap at a time.)"""
+        return col2im(rows @ self._w_mat().T, shape_nhwc, *self.kernel_size, *self.stride)
+
     def _add_bias_grad(self, dy_mat):
         if "b" in self.params:
             self.grads["b"] += dy_mat.sum(axis=0)
@@ -202,7 +209,7 @@ class Conv2d(_ConvBase):
             self._add_bias_grad(dy_mat)
         if not need_dx:
             return None
-        dxpad = col2im(dy_mat @ self._w_mat().T, pad_shape, kh, kw, sh, sw)  # (N, Hp, Wp, in)
+        dxpad = self._col2im(dy_mat, pad_shape)                          # col2im(dy_mat · W_matᵀ): (N, Hp, Wp, in)
         H, W = x_shape[2:]
         return dxpad[:, ph: ph + H, pw: pw + W, :].transpose(0, 3, 1, 2)
 
@@ -271,14 +278,13 @@ class ConvTranspose2d(_ConvBase):
         ``OH = (H − 1)·s − 2p + kh + output_padding``. Caches x (channels-last rows)."""
         check_shape(repr(self), x, (self.in_channels, None, None))
         N, _, H, W = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        ph, pw = self.padding
         HC, WC = self._canvas(H, W)
         OH, OW = HC - 2 * ph, WC - 2 * pw
         if OH < 1 or OW < 1:
             raise ValueError(f"{self!r}: input {H}×{W} gives an empty output ({OH}×{OW})")
         x_mat = x.transpose(0, 2, 3, 1).reshape(N * H * W, self.in_channels)
-        cols = x_mat @ self._w_mat().T                                   # (N·H·W, kh·kw·out)
-        canvas = col2im(cols, (N, HC, WC, self.out_channels), kh, kw, sh, sw)
+        canvas = self._col2im(x_mat, (N, HC, WC, self.out_channels))     # col2im(x_mat · W_matᵀ)
         y = canvas[:, ph: ph + OH, pw: pw + OW, :]                       # crop the padding
         if "b" in self.params:
             y = y + self.params["b"]

@@ -30,6 +30,15 @@ was measured in the training loop of the paper's model on a 2-core CPU
 * **Dropout masks from raw 32-bit words** of the bit generator, compared with
   ``round(q·2³²)``: about twice as fast as ``rng.random(shape) < q`` and exact
   to 2⁻³² (float32 uniforms have 24 random bits).
+* **col2im one kernel tap at a time** (Conv2d's input gradient,
+  ConvTranspose2d's forward pass): the reference forms all ``kh·kw`` products
+  ``rows · W_t`` as one matrix (tens of megabytes), then adds each tap's slice
+  back with a stride, ``C`` numbers at a time, which NumPy runs through its
+  buffered iterator. Here each tap's product goes into one reused
+  ``(N·OH·OW, C)`` buffer that stays in cache and is added, whole rows of
+  ``OW·C`` numbers at a time, into the phase of a stride-split canvas it falls
+  on; one copy interleaves the phases at the end (:func:`col2im_by_tap`;
+  about a fifth faster for the WGAN-GP critic's and DCGAN's wide layers).
 * **A sigmoid with one exponential** (``max(e, [x ≥ 0]) / (1 + e)``) and a
   ReLU that forms its mask only when a gradient is asked for.
 * **A LeakyReLU without** ``where``: forward and backward are products with
@@ -41,7 +50,7 @@ was measured in the training loop of the paper's model on a 2-core CPU
   blocks (the same operations in the same order: bit for bit the reference).
 
 Layers without a faster version here are the reference classes themselves
-(``fast.Conv2d is nn.Conv2d``), so every model can be built from this module.
+(``fast.Tanh is nn.Tanh``), so every model can be built from this module.
 """
 
 from __future__ import annotations
@@ -55,13 +64,13 @@ from ..backend import get_array_module
 from . import layers as _ref
 from . import optim as _optim
 from .containers import Concat, Fork, Identity, Parallel, Sequential, skip_concat  # noqa: F401
-from .conv import Conv2d, ConvTranspose2d  # noqa: F401
+from . import conv as _conv
 from .layers import Embedding, Flatten, Reshape, Tanh, init_weight, sigmoid  # noqa: F401
 from .module import check_shape
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .optim import ExponentialDecay, LinearMomentum, RMSProp  # noqa: F401
 
-__all__ = ["Workspace", "bernoulli", "fast_sigmoid", "Linear", "Maxout", "Dropout", "ReLU", "Sigmoid",
+__all__ = ["Workspace", "bernoulli", "fast_sigmoid", "col2im_by_tap", "Linear", "Maxout", "Dropout", "ReLU", "Sigmoid",
            "LeakyReLU", "Tanh", "Flatten", "Reshape", "Embedding", "Conv2d", "ConvTranspose2d", "BatchNorm1d",
            "BatchNorm2d", "LayerNorm", "SGD", "Adam", "RMSProp", "Sequential", "Parallel", "Fork", "Concat",
            "Identity", "skip_concat", "ExponentialDecay", "LinearMomentum"]
@@ -392,6 +401,62 @@ class LeakyReLU(_ref.LeakyReLU):
 
 
 BLOCK = 1 << 15  # elements per block of a CPU update: a few blocks fit in L2
+
+
+def col2im_by_tap(rows, W_taps, shape_nhwc, kh, kw, sh, sw):
+    """``col2im(rows · W_matᵀ)`` (:func:`scratchgan.nn.conv.col2im`), one kernel tap at a time.
+
+    Parameters: rows (N·OH·OW, A); W_taps (kh·kw, A, C), tap ``t = u·kw + v``
+    the matrix ``W_mat``'s rows give it; shape_nhwc = (N, Hp, Wp, C); kernel
+    and stride as for col2im. Returns (N, Hp, Wp, C), each pixel the sum of
+    every window's share of it.
+
+    Tap ``(u, v)`` of output position ``(i, j)`` lands on pixel
+    ``(u + i·sh, v + j·sw)``: in the phase ``(u mod sh, v mod sw)`` of the
+    canvas (the pixels whose coordinates have those remainders), at
+    ``(u div sh + i, v div sw + j)`` of that phase. So one tap's contribution
+    ``rows · W_taps[t]``, laid out ``(N, OH, OW, C)``, is added to one
+    contiguous-rowed block of one phase; after all taps the phases are
+    interleaved into the image (``canvas[p, q, n, a, b] → image[n, a·sh + p, b·sw + q]``).
+    """
+    xp = get_array_module(rows)
+    N, Hp, Wp, C = shape_nhwc
+    oh, ow = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    Hq, Wq = max(-(-Hp // sh), (kh - 1) // sh + oh), max(-(-Wp // sw), (kw - 1) // sw + ow)
+    canvas = xp.zeros((sh, sw, N, Hq, Wq, C), dtype=rows.dtype)      # the sh·sw phases
+    buf = xp.empty((rows.shape[0], C), dtype=rows.dtype)              # one tap's product, reused
+    tap = buf.reshape(N, oh, ow, C)
+    for u in range(kh):
+        for v in range(kw):
+            xp.matmul(rows, W_taps[u * kw + v], out=buf)
+            canvas[u % sh, v % sw, :, u // sh: u // sh + oh, v // sw: v // sw + ow] += tap
+    image = canvas.transpose(2, 3, 0, 4, 1, 5).reshape(N, Hq * sh, Wq * sw, C)   # interleave: one copy
+    return image[:, :Hp, :Wp]
+
+
+class _ByTap:
+    """``_col2im`` tap by tap for channel counts where it pays (measured on a
+    2-core CPU: at 1–2 channels the reference's single product wins)."""
+
+    #: the fewest image channels C for which the tap-by-tap form is used
+    MIN_CHANNELS = 8
+
+    def _col2im(self, rows, shape_nhwc):
+        if shape_nhwc[-1] < self.MIN_CHANNELS:
+            return super()._col2im(rows, shape_nhwc)
+        (kh, kw), C = self.kernel_size, shape_nhwc[-1]
+        W_mat = self._w_mat()                    # (kh·kw·C, A), the reference's operand: row t·C + c
+        dt = np.result_type(rows.dtype, W_mat.dtype)                  # the reference's product's dtype
+        W_taps = W_mat.astype(dt, copy=False).reshape(kh * kw, C, -1).transpose(0, 2, 1)   # (kh·kw, A, C) views
+        return col2im_by_tap(rows.astype(dt, copy=False), W_taps, shape_nhwc, kh, kw, *self.stride)
+
+
+class Conv2d(_ByTap, _conv.Conv2d):
+    """:class:`scratchgan.nn.Conv2d` whose input gradient runs col2im tap by tap."""
+
+
+class ConvTranspose2d(_ByTap, _conv.ConvTranspose2d):
+    """:class:`scratchgan.nn.ConvTranspose2d` whose forward pass runs col2im tap by tap."""
 
 
 def blocks(*arrays):

@@ -150,7 +150,7 @@ def _conv_transpose2d(layer, v, g_out, param_grads):
         dcols, _ = _conv.im2col(canvas, kh, kw, sh, sw)
         dW = (dcols.T @ v_mat).reshape(kh, kw, layer.out_channels, layer.in_channels)
         layer.grads["W"] += dW.transpose(3, 2, 0, 1)
-    out = _conv.col2im(v_mat @ layer._w_mat().T, (N, HC, WC, layer.out_channels), kh, kw, sh, sw)
+    out = layer._col2im(v_mat, (N, HC, WC, layer.out_channels))    # col2im(v_mat · W_matᵀ)
     return out[:, ph: HC - ph, pw: WC - pw, :].transpose(0, 3, 1, 2), None
 
 
