@@ -28,7 +28,7 @@ import pytest
 
 from helpers import HostMaskRng, on, requires_gpu, rng_for, to_host, to_xp
 from scratchgan import nn
-from scratchgan.backend import get_device, to_numpy
+from scratchgan.backend import get_array_module, get_device, to_numpy
 from scratchgan.gan import GAN, NoisePrior
 from scratchgan.models.paper_mlp import build_discriminator, build_generator
 from scratchgan.nn import fast
@@ -85,6 +85,23 @@ def same_mask(ref, fst, seed):
     return masks
 
 
+def passes_agree(ref, fst, xs, rs, dtype):
+    """One forward and backward pass of both layers per input in ``xs`` (the
+    fast layer writes its gradients, then adds): outputs, input gradients,
+    parameter gradients and the other backward options agree."""
+    ref.zero_grad()
+    fst.zero_grad()
+    for x in xs:
+        y_r, y_f = ref.forward(x), fst.forward(x)
+        close(y_f, y_r, dtype)
+        dy = to_xp(get_array_module(x), rs.standard_normal(y_r.shape).astype(dtype))
+        close(fst.backward(dy), ref.backward(dy), dtype)
+        for k in ref.grads:
+            close(fst.grads[k], ref.grads[k], dtype)
+        assert fst.backward(dy, need_dx=False, param_grads=False) is None
+        close(fst.backward(dy, param_grads=False), ref.backward(dy, param_grads=False), dtype)
+
+
 def inputs_for(name, shape, dtype, rs):
     x = rs.standard_normal(shape)
     if name in ("ReLU", "LeakyReLU"):
@@ -135,17 +152,8 @@ def test_fast_convolution_equals_reference(xp, name, case, dtype):
     fst.params["b"][...] = ref.params["b"]
     ref, fst = on(xp, ref), on(xp, fst)
     rs = np.random.default_rng(1)
-    ref.zero_grad()
-    fst.zero_grad()
-    for _ in range(2):  # two passes: gradients add up
-        x = to_xp(xp, rs.standard_normal((3, c_in, H, W)).astype(dtype))
-        y_r, y_f = ref.forward(x), fst.forward(x)
-        close(y_f, y_r, dtype)
-        dy = to_xp(xp, rs.standard_normal(y_r.shape).astype(dtype))
-        close(fst.backward(dy), ref.backward(dy), dtype)
-        for key in ref.grads:
-            close(fst.grads[key], ref.grads[key], dtype)
-    close(fst.backward(dy, param_grads=False), ref.backward(dy, param_grads=False), dtype)
+    xs = [to_xp(xp, rs.standard_normal((3, c_in, H, W)).astype(dtype)) for _ in range(2)]
+    passes_agree(ref, fst, xs, rs, dtype)
 
 
 @pytest.mark.parametrize("case", CONVS[:5], ids=lambda c: "k{}s{}".format(*c))
@@ -196,18 +204,7 @@ def test_fast_layer_equals_reference(xp, name, shape, dtype):
     same_mask(ref, fst, 1)
     rs = np.random.default_rng(2)
     x1, x2 = (to_xp(xp, inputs_for(name, shape, dtype, rs)) for _ in range(2))
-    ref.zero_grad()
-    fst.zero_grad()
-    for x in (x1, x2):  # two passes: the fast layer writes, then adds
-        y_r, y_f = ref.forward(x), fst.forward(x)
-        close(y_f, y_r, dtype)
-        dy = to_xp(xp, rs.standard_normal(y_r.shape).astype(dtype))
-        close(fst.backward(dy), ref.backward(dy), dtype)
-        for k in ref.grads:
-            close(fst.grads[k], ref.grads[k], dtype)
-        # the other backward options agree too
-        assert fst.backward(dy, need_dx=False, param_grads=False) is None
-        close(fst.backward(dy, param_grads=False), ref.backward(dy, param_grads=False), dtype)
+    passes_agree(ref, fst, (x1, x2), rs, dtype)
     # evaluation mode
     close(fst.forward(x1, train=False), ref.forward(x1, train=False), dtype)
 
