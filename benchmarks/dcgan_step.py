@@ -109,7 +109,7 @@ def scratchgan_iteration(device, seed=0, L=fast):
 
 def scratchgan_conv(name, device):
     kind, cin, cout, k, s, p, side = CONVS[name]
-    cls = nn.ConvTranspose2d if kind == "convT" else nn.Conv2d
+    cls = fast.ConvTranspose2d if kind == "convT" else fast.Conv2d      # the layers training uses
     layer = cls(cin, cout, k, s, p, init="normal", std=0.02, rng=0).to(device)
     x = device.asarray(np.random.default_rng(1).standard_normal((BATCH, cin, side, side)).astype(np.float32))
     dy = device.xp.ones_like(layer.forward(x))

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scratchgan import nn  # noqa: E402
 from scratchgan.backend import set_cpu_threads  # noqa: E402
-from scratchgan.cli import _positive_int  # noqa: E402
+from scratchgan.cli import _int_at_least, _positive_int  # noqa: E402
 from scratchgan.nn import fast  # noqa: E402
 from scratchgan.presets import PRESETS, build_gan  # noqa: E402
 
@@ -63,8 +63,8 @@ def main(argv=None):
     ap.add_argument("--layers", nargs="+", default=["LeakyReLU"], choices=SWAPPABLE,
                     help="the fast layers to compare with their references (default: LeakyReLU)")
     ap.add_argument("--presets", nargs="+", default=["dcgan", "wgan-gp"], choices=["dcgan", "wgan-gp"])
-    ap.add_argument("--blocks", type=int, default=5, help="alternating blocks per version (default: 5)")
-    ap.add_argument("--batch-split", type=_positive_int, metavar="N",
+    ap.add_argument("--blocks", type=_positive_int, default=5, help="alternating blocks per version (default: 5)")
+    ap.add_argument("--batch-split", type=_int_at_least(2, "an integer >= 2"), metavar="N",
                     help="wgan-gp only: each batch in N slices on N threads, one BLAS thread each")
     args = ap.parse_args(argv)
     if args.batch_split:

@@ -136,6 +136,7 @@ CONVS = [((5, 5), (2, 2), (2, 2), (0, 0), 9, 16, 14, 14),      # the WGAN-GP cri
          ((5, 3), (3, 2), (1, 0), (2, 1), 10, 9, 8, 7),
          ((2, 2), (2, 2), (0, 0), (1, 0), 12, 10, 5, 6),
          ((1, 1), (1, 1), (0, 0), (0, 0), 8, 8, 3, 4),
+         ((2, 1), (3, 4), (0, 1), (2, 3), 8, 9, 4, 5),         # kernel smaller than the stride: phases never hit
          ((4, 4), (2, 2), (1, 1), (0, 0), 3, 1, 6, 6)]          # few channels: the reference's path
 
 
@@ -187,13 +188,18 @@ def test_fast_convolutions_take_the_tap_path_from_eight_channels(monkeypatch, ch
     assert len(calls) == 2 * used
 
 
-def test_fast_convolution_keeps_the_reference_dtype_promotion():
-    ref, fst = nn.ConvTranspose2d(8, 8, 4, 2, 1, dtype=F32), fast.ConvTranspose2d(8, 8, 4, 2, 1, dtype=F32)
+@pytest.mark.parametrize("x_dtype, w_dtype", [(F64, F32), (F32, F64)])
+@pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose2d"])
+def test_fast_convolution_keeps_the_reference_dtype_promotion(name, x_dtype, w_dtype):
+    ref, fst = getattr(nn, name)(8, 8, 4, 2, 1, dtype=w_dtype), getattr(fast, name)(8, 8, 4, 2, 1, dtype=w_dtype)
     fst.load_state_dict(ref.state_dict())
-    x = np.random.default_rng(0).standard_normal((2, 8, 3, 3))     # float64 input, float32 weights
+    x = np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(x_dtype)
     y_r, y_f = ref.forward(x), fst.forward(x)
-    assert y_f.dtype == y_r.dtype == np.float64
+    dy = np.ones_like(y_r, dtype=x_dtype)
+    dx_r, dx_f = ref.backward(dy), fst.backward(dy)
+    assert y_f.dtype == y_r.dtype == dx_f.dtype == dx_r.dtype == np.float64
     close(y_f, y_r, F64)
+    close(dx_f, dx_r, F64)
 
 @pytest.mark.parametrize("dtype", [F64, F32])
 @pytest.mark.parametrize("shape", [(6, 7), (2, 3, 7), (1, 7)], ids=["2d", "3d", "one-row"])

@@ -9,8 +9,9 @@ with one import::
 
 Each version here is tested equal to its reference (``tests/test_fast.py``,
 to rounding, on identical inputs). Training uses them by default. Every trick
-was measured in the training loop of the paper's model on a 2-core CPU
-(``benchmarks/train_step.py``):
+was measured in a training loop on a 2-core CPU: the paper's model's
+(``benchmarks/train_step.py``), or for the convolutions and LeakyReLU the
+``dcgan`` and ``wgan-gp`` presets' (``benchmarks/fast_ab.py``):
 
 * **Reused buffers** (:class:`Workspace`) for large temporaries — maxout's
   pieces, hits and routed gradient, the dropout mask: allocating tens of
@@ -38,7 +39,7 @@ was measured in the training loop of the paper's model on a 2-core CPU
   ``(N·OH·OW, C)`` buffer that stays in cache and is added, whole rows of
   ``OW·C`` numbers at a time, into the phase of a stride-split canvas it falls
   on; one copy interleaves the phases at the end (:func:`col2im_by_tap`;
-  11–25 % faster on the WGAN-GP critic's and DCGAN's wide layers).
+  11–24 % faster on the WGAN-GP critic's and DCGAN's wide layers).
 * **A sigmoid with one exponential** (``max(e, [x ≥ 0]) / (1 + e)``) and a
   ReLU that forms its mask only when a gradient is asked for.
 * **A LeakyReLU without** ``where``: forward and backward are products with
@@ -408,8 +409,10 @@ def col2im_by_tap(rows, W_taps, shape_nhwc, kh, kw, sh, sw):
 
     Parameters: rows (N·OH·OW, A); W_taps (kh·kw, A, C), tap ``t = u·kw + v``
     the matrix ``W_mat``'s rows give it; shape_nhwc = (N, Hp, Wp, C); kernel
-    and stride as for col2im. Returns (N, Hp, Wp, C), each pixel the sum of
-    every window's share of it.
+    and stride as for col2im. Returns (N, Hp, Wp, C) in ``rows``' dtype (the
+    caller promotes both operands first, as :class:`_ByTap` does; a view when
+    the phases overhang the image), each pixel the sum of every window's share
+    of it.
 
     Tap ``(u, v)`` of output position ``(i, j)`` lands on pixel
     ``(u + i·sh, v + j·sw)``: in the phase ``(u mod sh, v mod sw)`` of the
@@ -436,7 +439,8 @@ def col2im_by_tap(rows, W_taps, shape_nhwc, kh, kw, sh, sw):
 
 class _ByTap:
     """``_col2im`` tap by tap for channel counts where it pays (measured on a
-    2-core CPU: at 1–2 channels the reference's single product wins)."""
+    2-core CPU: at 1–2 channels the reference's single product wins; the GPU
+    takes the same rule, unmeasured)."""
 
     #: the fewest image channels C for which the tap-by-tap form is used
     MIN_CHANNELS = 8
