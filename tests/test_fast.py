@@ -132,11 +132,11 @@ def test_fast_exports_drop_in_names():
 # on both sides of _ByTap.MIN_CHANNELS, kernels smaller than, equal to and larger than the stride
 CONVS = [((5, 5), (2, 2), (2, 2), (0, 0), 9, 16, 14, 14),      # the WGAN-GP critic's wide layer
          ((4, 4), (2, 2), (1, 1), (0, 0), 16, 8, 7, 7),        # DCGAN's generator layer
-         ((3, 3), (1, 1), (1, 1), (0, 0), 8, 12, 6, 5),
-         ((5, 3), (3, 2), (1, 0), (2, 1), 10, 9, 8, 7),
-         ((2, 2), (2, 2), (0, 0), (1, 0), 12, 10, 5, 6),
+         ((3, 3), (1, 1), (1, 1), (0, 0), 16, 17, 6, 5),
+         ((5, 3), (3, 2), (1, 0), (2, 1), 17, 16, 8, 7),
+         ((2, 2), (2, 2), (0, 0), (1, 0), 16, 10, 5, 6),
          ((1, 1), (1, 1), (0, 0), (0, 0), 8, 8, 3, 4),
-         ((2, 1), (3, 4), (0, 1), (2, 3), 8, 9, 4, 5),         # kernel smaller than the stride: phases never hit
+         ((2, 1), (3, 4), (0, 1), (2, 3), 16, 16, 4, 5),       # kernel smaller than the stride: phases never hit
          ((4, 4), (2, 2), (1, 1), (0, 0), 3, 1, 6, 6)]          # few channels: the reference's path
 
 
@@ -176,8 +176,8 @@ def test_col2im_by_tap_equals_col2im(xp, case):
     assert got[0, kh - 1, kw - 1, 0] == 1.0 and got.sum() == 1.0
 
 
-@pytest.mark.parametrize("channels, used", [(8, 1), (3, 0)])
-def test_fast_convolutions_take_the_tap_path_from_eight_channels(monkeypatch, channels, used):
+@pytest.mark.parametrize("channels, used", [(16, 1), (15, 0), (1, 0)])
+def test_fast_convolutions_take_the_tap_path_from_sixteen_channels(monkeypatch, channels, used):
     calls = []
     real = fast.col2im_by_tap
     monkeypatch.setattr(fast, "col2im_by_tap", lambda *a: calls.append(1) or real(*a))
@@ -191,9 +191,9 @@ def test_fast_convolutions_take_the_tap_path_from_eight_channels(monkeypatch, ch
 @pytest.mark.parametrize("x_dtype, w_dtype", [(F64, F32), (F32, F64)])
 @pytest.mark.parametrize("name", ["Conv2d", "ConvTranspose2d"])
 def test_fast_convolution_keeps_the_reference_dtype_promotion(name, x_dtype, w_dtype):
-    ref, fst = getattr(nn, name)(8, 8, 4, 2, 1, dtype=w_dtype), getattr(fast, name)(8, 8, 4, 2, 1, dtype=w_dtype)
+    ref, fst = getattr(nn, name)(16, 16, 4, 2, 1, dtype=w_dtype), getattr(fast, name)(16, 16, 4, 2, 1, dtype=w_dtype)
     fst.load_state_dict(ref.state_dict())
-    x = np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(x_dtype)
+    x = np.random.default_rng(0).standard_normal((2, 16, 6, 6)).astype(x_dtype)
     y_r, y_f = ref.forward(x), fst.forward(x)
     dy = np.ones_like(y_r, dtype=x_dtype)
     dx_r, dx_f = ref.backward(dy), fst.backward(dy)

@@ -163,8 +163,8 @@ def test_penalty_gradient_through_convolutions(xp, kind, which, m, seed):
 
 @pytest.mark.parametrize("kind", ["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_penalty_gradient_through_fast_convolutions_at_eight_channels(kind, seed, monkeypatch):
-    """From 8 channels on, fast.Conv2d's input gradient and fast.ConvTranspose2d's
+def test_penalty_gradient_through_fast_convolutions_at_sixteen_channels(kind, seed, monkeypatch):
+    """From 16 channels on, fast.Conv2d's input gradient and fast.ConvTranspose2d's
     forward pass add col2im up tap by tap: the penalty's gradient through them
     (tanh, so the curvature seeds go back through them as well)."""
     calls = []
@@ -172,15 +172,15 @@ def test_penalty_gradient_through_fast_convolutions_at_eight_channels(kind, seed
     monkeypatch.setattr(fast, "col2im_by_tap", lambda *a: calls.append(1) or by_tap(*a))
     rs = np.random.default_rng(seed + 7)
     if kind == "conv2d":
-        D = fast.Sequential([fast.Conv2d(8, 2, 3, stride=2, padding=1, **kw(seed)), fast.Tanh(), fast.Flatten(),
+        D = fast.Sequential([fast.Conv2d(16, 2, 3, stride=2, padding=1, **kw(seed)), fast.Tanh(), fast.Flatten(),
                              fast.Linear(2 * 3 * 3, 1, **kw(seed + 1))])
-        x = rs.standard_normal((2, 8, 6, 6))
+        x = rs.standard_normal((2, 16, 6, 6))
     else:
-        D = fast.Sequential([fast.ConvTranspose2d(1, 8, 4, stride=2, padding=1, **kw(seed)), fast.Tanh(),
-                             fast.Flatten(), fast.Linear(8 * 12 * 12, 1, **kw(seed + 1))])
+        D = fast.Sequential([fast.ConvTranspose2d(1, 16, 4, stride=2, padding=1, **kw(seed)), fast.Tanh(),
+                             fast.Flatten(), fast.Linear(16 * 12 * 12, 1, **kw(seed + 1))])
         x = rs.standard_normal((2, 1, 6, 6))
     errors, _ = check_penalty(D, x, PENALTIES["gp"])
-    assert_grads_ok(errors, label=f"second order: fast {kind}, 8 channels")
+    assert_grads_ok(errors, label=f"second order: fast {kind}, 16 channels")
     assert calls, "the tap-by-tap col2im was not used"
 
 
