@@ -178,15 +178,21 @@ def test_a_gpu_is_refused(monkeypatch):
 
 
 def test_the_slices_run_in_their_own_threads():
-    """Not the module called once: each replica gets its rows, on a thread of its own."""
+    """Not the module called once: each replica gets its rows, on a thread of its own, all
+    at the same time (each slice waits at a barrier until the three have started: slices run
+    one after another on one thread would never get past it)."""
     import threading
 
     net = build_critic(dim=4, rng=0, dtype=F64)
     split = BatchSplit(net, 3)
-    seen = []
+    seen, together = [], threading.Barrier(3, timeout=10)
+
+    def watched(x, train=True, f=None):
+        seen.append((len(x), threading.get_ident()))
+        together.wait()
+        return f(x, train)
     for rep in split._replicas:
-        forward = rep.forward
-        rep.forward = lambda x, train=True, f=forward: seen.append((len(x), threading.get_ident())) or f(x, train)
+        rep.forward = lambda x, train=True, f=rep.forward: watched(x, train, f)
     split.forward(np.zeros((8, 1, 28, 28)))
     assert sorted(n for n, _ in seen) == [2, 3, 3]
     assert len({t for _, t in seen}) == 3 and threading.get_ident() in {t for _, t in seen}
