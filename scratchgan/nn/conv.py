@@ -202,14 +202,14 @@ class Conv2d(_ConvBase):
         N = x_shape[0]
         self._check_dy(dy, (N, self.out_channels, oh, ow))
         dy_mat = dy.transpose(0, 2, 3, 1).reshape(N * oh * ow, self.out_channels)
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
         if param_grads:
             dW_mat = cols.T @ dy_mat                                     # (kh·kw·in, out)
             self.grads["W"] += dW_mat.reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1)
             self._add_bias_grad(dy_mat)
         if not need_dx:
             return None
-        dxpad = self._col2im(dy_mat, pad_shape)                          # col2im(dy_mat · W_matᵀ): (N, Hp, Wp, in)
+        dxpad = self._col2im(dy_mat, pad_shape)          # col2im(dy_mat · W_matᵀ): (N, Hp, Wp, in)
         H, W = x_shape[2:]
         return dxpad[:, ph: ph + H, pw: pw + W, :].transpose(0, 3, 1, 2)
 

@@ -62,19 +62,19 @@ import sys
 import numpy as np
 
 from ..backend import get_array_module
+from . import conv as _conv
 from . import layers as _ref
 from . import optim as _optim
 from .containers import Concat, Fork, Identity, Parallel, Sequential, skip_concat  # noqa: F401
-from . import conv as _conv
 from .layers import Embedding, Flatten, Reshape, Tanh, init_weight, sigmoid  # noqa: F401
 from .module import check_shape
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .optim import ExponentialDecay, LinearMomentum, RMSProp  # noqa: F401
 
-__all__ = ["Workspace", "bernoulli", "fast_sigmoid", "col2im_by_tap", "Linear", "Maxout", "Dropout", "ReLU", "Sigmoid",
-           "LeakyReLU", "Tanh", "Flatten", "Reshape", "Embedding", "Conv2d", "ConvTranspose2d", "BatchNorm1d",
-           "BatchNorm2d", "LayerNorm", "SGD", "Adam", "RMSProp", "Sequential", "Parallel", "Fork", "Concat",
-           "Identity", "skip_concat", "ExponentialDecay", "LinearMomentum"]
+__all__ = ["Workspace", "bernoulli", "fast_sigmoid", "col2im_by_tap", "Linear", "Maxout", "Dropout", "ReLU",
+           "Sigmoid", "LeakyReLU", "Tanh", "Flatten", "Reshape", "Embedding", "Conv2d", "ConvTranspose2d",
+           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "SGD", "Adam", "RMSProp", "Sequential", "Parallel", "Fork",
+           "Concat", "Identity", "skip_concat", "ExponentialDecay", "LinearMomentum"]
 
 
 def _references(store, key):
